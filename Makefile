@@ -1,0 +1,134 @@
+# Makefile: builds libholdfast.so (engine), holdfast (server), and runs every
+# test.  `make run` and `make test` install missing Debian packages first.
+#   make            build/libholdfast.so build/holdfast
+#   make test       deps, build, unit (+ASan/UBSan), fuzz (30 s each), integration
+#   make run        deps, build, serve corefile-examples/demo.Corefile on 127.0.0.1:1053
+#   make fuzz       libFuzzer for FUZZ_SECONDS (default 600) per harness
+#   make bench      side by side with echo, nsd, knot via ../shared/bench
+CC      ?= gcc
+CLANG   ?= clang
+VERSION := 0.1.0
+PY      := /usr/bin/python3
+B       := build
+WARN    := -Wall -Wextra -Werror
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iplugin/include -Iplugin/src \
+	-DHF_VERSION=\"$(VERSION)\"
+CFLAGS  ?= -O2
+LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DHF_BUILDING_LIBRARY
+LIB_LIBS := -lyaml -lurcu-qsbr -lpthread
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+LIB_SRC  := $(wildcard plugin/src/*.c)
+LIB_OBJ  := $(patsubst plugin/src/%.c,$(B)/obj/%.o,$(LIB_SRC))
+SHIM_SRC := $(wildcard shim/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
+ASAN_LIB_OBJ := $(patsubst plugin/src/%.c,$(B)/asan/obj/%.o,$(LIB_SRC))
+ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/asan/unit/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 30
+
+.PHONY: all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench clean check-exports
+
+all: $(B)/libholdfast.so $(B)/holdfast $(B)/ldns-check
+
+deps:
+	@scripts/deps.sh
+
+$(B)/obj/%.o: plugin/src/%.c $(wildcard plugin/src/*.h) plugin/include/holdfast.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(B)/libholdfast.so: $(LIB_OBJ) plugin/libholdfast.map
+	$(CC) -shared -o $@ $(LIB_OBJ) -Wl,--version-script=plugin/libholdfast.map \
+		-Wl,-soname,libholdfast.so -Wl,-z,defs $(LIB_LIBS)
+
+$(B)/libholdfast.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(B)/holdfast: $(SHIM_SRC) $(wildcard shim/*.h) plugin/include/holdfast.h $(B)/libholdfast.so
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ishim -o $@ $(SHIM_SRC) -L$(B) -lholdfast \
+		-Wl,-rpath,'$$ORIGIN' -lpthread
+
+$(B)/ldns-check: tests/tools/ldns_check.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lldns
+
+# unit tests link the static library so hfi_ internals are reachable
+$(B)/unit/%: tests/unit/%.c $(B)/libholdfast.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka $(LIB_LIBS)
+
+$(B)/asan/obj/%.o: plugin/src/%.c $(wildcard plugin/src/*.h) plugin/include/holdfast.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -fPIC -DHF_BUILDING_LIBRARY -DHF_PLAIN_MALLOC -c $< -o $@
+
+$(B)/asan/libholdfast.a: $(ASAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(ASAN_LIB_OBJ)
+
+$(B)/asan/unit/%: tests/unit/%.c $(B)/asan/libholdfast.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(B)/asan/libholdfast.a -lcmocka $(LIB_LIBS)
+
+# fuzz harnesses: gcc replay build (tests/fuzz/main.c feeds each corpus file)
+$(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/main.c $(B)/asan/libholdfast.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -o $@ $< tests/fuzz/main.c $(B)/asan/libholdfast.a $(LIB_LIBS)
+
+# libFuzzer build with clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Iplugin/include -Iplugin/src \
+	-DHF_VERSION=\"$(VERSION)\" -DHF_BUILDING_LIBRARY -DHF_PLAIN_MALLOC -fsanitize=fuzzer,address,undefined
+$(B)/libfuzzer/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard plugin/src/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_LIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; timeout 120 $$t; done
+
+unit-asan: $(ASAN_UNIT_BIN)
+	@set -e; for t in $(ASAN_UNIT_BIN); do echo "== $$t (asan+ubsan)"; timeout 300 $$t; done
+
+fuzz-replay: $(patsubst %,$(B)/fuzz-replay/%,$(FUZZ_NAMES))
+	@set -e; for f in $(FUZZ_NAMES); do echo "== replay $$f"; timeout 120 $(B)/fuzz-replay/$$f tests/fuzz/$$f.in; done
+
+fuzz-smoke: $(patsubst %,$(B)/libfuzzer/%,$(FUZZ_NAMES))
+	@set -e; for f in $(FUZZ_NAMES); do echo "== libFuzzer $$f for $(FUZZ_TEST_SECONDS)s"; \
+		rm -rf $(B)/corpus/$$f; mkdir -p $(B)/corpus/$$f; \
+		timeout $$(( $(FUZZ_TEST_SECONDS) + 60 )) $(B)/libfuzzer/$$f -max_total_time=$(FUZZ_TEST_SECONDS) \
+		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 $(B)/corpus/$$f tests/fuzz/$$f.in 2>&1 | tail -n 12; \
+		test $${PIPESTATUS[0]} -eq 0; done
+
+fuzz: $(patsubst %,$(B)/libfuzzer/%,$(FUZZ_NAMES))
+	@set -e; for f in $(FUZZ_NAMES); do mkdir -p $(B)/corpus/$$f; \
+		$(B)/libfuzzer/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 $(B)/corpus/$$f tests/fuzz/$$f.in; done
+
+check-exports: $(B)/libholdfast.so
+	@tests/check_exports.sh $(B)/libholdfast.so
+
+integration: all
+	timeout 600 $(PY) tests/integration/run_all.py --build $(B)
+
+test: SHELL := /bin/bash
+fuzz-smoke: SHELL := /bin/bash
+test: deps
+	$(MAKE) all $(B)/libholdfast.a
+	$(MAKE) check-exports
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) fuzz-replay
+	$(MAKE) fuzz-smoke
+	$(MAKE) integration
+	@echo "make test: all passed"
+
+run: deps all
+	@scripts/run-demo.sh $(B)
+
+bench: deps all
+	scripts/bench.sh $(B)
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,152 @@
+/*
+ * holdfast.h: the only public header of libholdfast.so, the holdfast engine.
+ *
+ * The engine owns DNS: it parses the Corefile, loads Kubernetes objects,
+ * keeps an index of precompiled answers and answers queries.  It owns no
+ * sockets; the host (the holdfast shim, a Go program through purego, Python
+ * through ctypes) reads packets, hands them to hf_answer() and sends what
+ * comes back.  No struct layout crosses this boundary: every object is an
+ * opaque handle, every call returns an hf_err code (0 = OK, negative =
+ * error, see hf_strerror()).  Symbols are versioned by HF_ABI_VERSION.
+ *
+ * Threads: one hf_engine_t is shared by every worker; each worker thread
+ * owns one hf_worker_t (its scratch memory), so hf_answer() never blocks and
+ * never allocates.
+ */
+#ifndef HOLDFAST_H
+#define HOLDFAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(HF_BUILDING_LIBRARY)
+#define HF_API __attribute__((visibility("default")))
+#else
+#define HF_API
+#endif
+
+/*! ABI version; bumped on any incompatible change. */
+#define HF_ABI_VERSION 1
+
+/*! Error codes: 0 is success, everything else is negative. */
+enum hf_err {
+	HF_EOK = 0,
+	HF_ENOMEM = -12,     /*!< out of memory */
+	HF_EINVAL = -22,     /*!< invalid argument */
+	HF_ENOENT = -2,      /*!< not found */
+	HF_ERANGE = -34,     /*!< value out of range */
+	HF_ESPACE = -28,     /*!< output buffer too small */
+	HF_EIO = -5,         /*!< I/O error */
+	HF_EPARSE = -1000,   /*!< Corefile / manifest parse error */
+	HF_ECONFIG = -1001,  /*!< Corefile semantic error */
+	HF_EMALF = -1002,    /*!< malformed DNS message */
+	HF_EMANIFEST = -1003 /*!< bad manifest / Kubernetes object */
+};
+
+/*! What the host does with the bytes hf_answer() produced. */
+enum hf_verdict {
+	HF_ANSWER = 0,  /*!< send resp (resplen bytes) to the client */
+	HF_FORWARD = 1, /*!< not ours: forward the query (see hf_forward_upstream) */
+	HF_DROP = 2     /*!< send nothing */
+};
+
+/*! Flags for hf_engine_open(). */
+#define HF_OPEN_QUIET 0x1u /*!< no startup banner on stdout */
+
+/*! Transport of a listener or of a query. */
+enum hf_transport { HF_UDP = 0, HF_TCP = 1 };
+
+typedef struct hf_engine hf_engine_t;
+typedef struct hf_worker hf_worker_t;
+
+/*! \brief ABI version the library was built with (HF_ABI_VERSION). */
+HF_API int hf_abi_version(void);
+/*! \brief Version string, e.g. "0.1.0". */
+HF_API const char *hf_version(void);
+/*! \brief Text for an hf_err code. */
+HF_API const char *hf_strerror(int code);
+
+/*!
+ * \brief Parse a Corefile, load its sources, build the index.
+ * \param corefile_path  file to read ("stdin" reads standard input)
+ * \param default_port   port for server keys without one (0 = 53)
+ * \param flags          HF_OPEN_* flags
+ * \param err, errlen    receives the error text (CoreDNS wording,
+ *                       "file:line:col: message" for parse errors)
+ * \return the engine, or NULL with err filled in.
+ */
+HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
+				   unsigned flags, char *err, size_t errlen);
+/*! \brief Stop the engine's threads and free everything. NULL is fine. */
+HF_API void hf_engine_close(hf_engine_t *engine);
+
+/*! \brief Number of listeners (address, port, transport) to open. */
+HF_API int hf_listener_count(const hf_engine_t *engine);
+/*!
+ * \brief Describe listener i: addr receives a numeric address ("" = any),
+ * port its port. Every listener serves both UDP and TCP.
+ */
+HF_API int hf_listener_get(const hf_engine_t *engine, int i, char *addr,
+			   size_t addrlen, uint16_t *port);
+
+/*! \brief Per-thread answering state; one per worker thread. */
+HF_API hf_worker_t *hf_worker_new(hf_engine_t *engine);
+HF_API void hf_worker_free(hf_worker_t *worker);
+
+/*!
+ * \brief Answer one DNS query.
+ * \param worker    the calling thread's worker
+ * \param listener  index of the listener the query arrived on
+ * \param query     the query as received, qlen bytes
+ * \param client    client address (may be NULL)
+ * \param transport HF_UDP or HF_TCP
+ * \param resp      output buffer, respcap bytes (>= 65535 recommended)
+ * \param resplen   receives the length of the response
+ * \return an hf_verdict (>= 0) or a negative hf_err.
+ */
+HF_API int hf_answer(hf_worker_t *worker, int listener, const uint8_t *query,
+		     size_t qlen, const struct sockaddr *client, int transport,
+		     uint8_t *resp, size_t respcap, size_t *resplen);
+
+/*!
+ * \brief For an HF_FORWARD verdict: upstream number idx (0-based) for this
+ * query as "ip:port" text. Returns HF_ENOENT past the last one.
+ */
+HF_API int hf_forward_upstream(hf_worker_t *worker, int idx, char *addr,
+			       size_t addrlen);
+
+/*! \brief Drive timers (reloads, snapshots) when the host has no thread for it. */
+HF_API int hf_tick(hf_engine_t *engine, int64_t now_ms);
+
+/*! \brief Engine status as JSON into buf (NUL-terminated). */
+HF_API int hf_status_json(hf_engine_t *engine, char *buf, size_t len);
+
+/*! \brief Write Prometheus text exposition through fn. */
+HF_API int hf_metrics_write(hf_engine_t *engine,
+			    int (*fn)(void *ctx, const char *data, size_t len),
+			    void *ctx);
+
+/*!
+ * \brief Address of an HTTP endpoint the Corefile asks for:
+ * which = "health", "ready" or "metrics". HF_ENOENT when not configured.
+ */
+HF_API int hf_http_addr(const hf_engine_t *engine, const char *which,
+			char *addr, size_t addrlen);
+
+/*! \brief 1 when every readiness-capable plugin is ready, else 0; names of
+ * the ones that are not go into buf (comma-separated, sorted). */
+HF_API int hf_ready(hf_engine_t *engine, char *buf, size_t len);
+
+/*! \brief Admin command (break-glass line protocol); reply into out. */
+HF_API int hf_admin(hf_engine_t *engine, const char *command, char *out,
+		    size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOLDFAST_H */

@@ -1,0 +1,162 @@
+/*
+ * config.h: the typed configuration the Corefile module produces
+ * (hfi_config_load) and every other module reads.
+ *
+ * A Corefile is a list of server blocks.  Each block has keys (zone + port +
+ * scheme; CIDR keys are already expanded to reverse zones) and plugins.
+ * Plugins are stored in CoreDNS's plugin.cfg order (spec section 3), never in
+ * Corefile order.  Plugins the answer path uses get a typed struct; every
+ * plugin is validated at load time (unknown directive or option = error).
+ * All strings are NUL-terminated and owned by the config (freed by
+ * hfi_config_free).  Zone names are lower-case, fully qualified, text form
+ * ("cluster.local.", "." for the root).
+ */
+#ifndef HF_CONFIG_H
+#define HF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm.h"
+
+enum hfi_scheme { HFI_SCHEME_DNS, HFI_SCHEME_TLS, HFI_SCHEME_QUIC, HFI_SCHEME_GRPC, HFI_SCHEME_HTTPS, HFI_SCHEME_HTTPS3 };
+
+typedef struct hfi_key {
+	char *zone;             /* "example.org." */
+	uint16_t port;          /* explicit or default for the scheme / -dns.port */
+	enum hfi_scheme scheme;
+} hfi_key_t;
+
+/* A list of strings. */
+typedef struct hfi_strv {
+	char **v;
+	size_t n;
+} hfi_strv_t;
+
+enum hfi_pods_mode { HFI_PODS_DISABLED = 0, HFI_PODS_INSECURE, HFI_PODS_VERIFIED };
+
+typedef struct hfi_cfg_kubernetes {
+	hfi_strv_t zones;          /* plugin zones (block keys if none given); CIDRs expanded */
+	size_t primary;            /* index in zones of the first non-reverse zone */
+	/* API connection: parsed and validated; used by the API source */
+	char *endpoint;            /* first URL or NULL */
+	char *tls_cert, *tls_key, *tls_ca;
+	char *kubeconfig, *kubecontext;
+	double apiserver_qps;      /* 0 = default */
+	int apiserver_burst;
+	int apiserver_max_inflight;
+	/* naming */
+	hfi_strv_t namespaces;     /* empty = all */
+	char *namespace_labels;    /* selector text or NULL */
+	char *labels;              /* selector text or NULL */
+	enum hfi_pods_mode pods;
+	bool endpoint_pod_names;
+	uint32_t ttl;              /* default 5 */
+	bool noendpoints;
+	bool fallthrough;          /* fallthrough present */
+	hfi_strv_t fallthrough_zones; /* empty with fallthrough = all ('.') */
+	bool ignore_empty_service;
+	hfi_strv_t multicluster_zones;
+	bool zonal;
+	uint32_t startup_timeout_ms; /* default 5000 */
+	/* holdfast options */
+	hfi_strv_t manifests;      /* `manifest FILE|GLOB...`, paths relative to the Corefile's dir resolved */
+	uint32_t serve_stale_min_s, serve_stale_max_s; /* 0 = unset / unlimited */
+	char *snapshot_path;
+	uint32_t snapshot_interval_s;
+	double deletion_guard;     /* default 0.5 */
+} hfi_cfg_kubernetes_t;
+
+enum hfi_fwd_policy { HFI_FWD_RANDOM = 0, HFI_FWD_ROUND_ROBIN, HFI_FWD_SEQUENTIAL };
+
+typedef struct hfi_cfg_forward {
+	char *from;                /* zone, "." for all */
+	hfi_strv_t to;             /* "ip:port" (IPv6 as "[ip]:port"), resolv.conf files expanded; dns:// stripped; tls:// kept */
+	hfi_strv_t except;         /* zones not forwarded */
+	bool force_tcp, prefer_udp;
+	uint32_t expire_ms, max_age_ms, read_timeout_ms, health_check_ms;
+	int max_fails, max_connect_attempts, max_idle_conns, max_concurrent;
+	enum hfi_fwd_policy policy;
+	bool failfast_all_unhealthy_upstreams, next_on_nodata;
+	hfi_strv_t failover, next; /* rcode names */
+	char *tls_servername;
+} hfi_cfg_forward_t;
+
+typedef struct hfi_cfg_cache {
+	hfi_strv_t zones;
+	uint32_t success_cap, denial_cap;
+	uint32_t success_ttl, success_minttl, denial_ttl, denial_minttl;
+	uint32_t prefetch_amount, prefetch_duration_s, prefetch_pct;
+	bool serve_stale;
+	uint32_t stale_duration_s, stale_response_ttl_s, stale_failure_recheck_s, stale_verify_timeout_ms;
+	bool stale_verify, prefer_positive;
+	uint32_t servfail_ttl_s;   /* default 5 */
+	hfi_strv_t disable_success, disable_denial; /* zones; present-but-empty = all */
+	bool disable_success_set, disable_denial_set;
+	bool keepttl;
+} hfi_cfg_cache_t;
+
+typedef struct hfi_cfg_transfer {
+	hfi_strv_t zones;
+	hfi_strv_t to;             /* addresses or "*" */
+} hfi_cfg_transfer_t;
+
+/* One plugin of a server block, in chain order. */
+typedef struct hfi_plugin {
+	const char *name;          /* static string from the plugin table */
+	int order;                 /* position in plugin.cfg (1-based) */
+	void *cfg;                 /* typed config for plugins with one, else NULL */
+	const char *file;          /* where it was written */
+	int line, col;
+} hfi_plugin_t;
+
+typedef struct hfi_block {
+	hfi_key_t *keys;
+	size_t nkeys;
+	hfi_strv_t bind;           /* bind addresses (numeric); empty = all */
+	hfi_plugin_t *plugins;     /* sorted by order */
+	size_t nplugins;
+	/* typed shortcuts into plugins[] (NULL when absent) */
+	hfi_cfg_kubernetes_t *kubernetes;
+	hfi_cfg_forward_t **forward; /* several forward lines allowed, Corefile order */
+	size_t nforward;
+	hfi_cfg_cache_t *cache;
+	hfi_cfg_transfer_t *transfer;
+	bool has_whoami, has_any, has_log, has_errors, has_loadbalance, has_chaos;
+	const char *file;
+	int line;
+} hfi_block_t;
+
+typedef struct hfi_config {
+	hfi_block_t *blocks;
+	size_t nblocks;
+	char *health_addr;         /* "host:port" or NULL when health absent; default ":8080" */
+	uint32_t health_lameduck_ms;
+	char *ready_addr;          /* default ":8181" */
+	char *metrics_addr;        /* prometheus; default "localhost:9153" */
+	uint32_t reload_interval_ms, reload_jitter_ms; /* 0 = no reload plugin */
+	uint64_t memory_bytes;     /* `memory SIZE`; 0 = unset */
+	char *breakglass_addr;
+	char *path;                /* Corefile path as given */
+	hf_mm_t mm;
+} hfi_config_t;
+
+/*
+ * Load and validate a Corefile.  path "stdin" reads standard input.
+ * default_port: port for dns:// keys without one (0 = 53).
+ * On error returns NULL and writes the message (CoreDNS wording where the
+ * spec gives one, always containing FILE:LINE) into err.
+ */
+hfi_config_t *hfi_config_load(const char *path, int default_port, const hf_mm_t *mm,
+			      char *err, size_t errlen);
+/* The same from a string; name is used in error messages, base_dir for imports. */
+hfi_config_t *hfi_config_parse(const char *name, const char *text, size_t len,
+			       const char *base_dir, int default_port,
+			       const hf_mm_t *mm, char *err, size_t errlen);
+void hfi_config_free(hfi_config_t *cfg);
+
+/* Plugin table: order from plugin.cfg; returns 0 for unknown names. */
+int hfi_plugin_order(const char *name);
+
+#endif

@@ -1,0 +1,426 @@
+/*
+ * engine.c: the public engine lifecycle: hf_engine_open() (Corefile ->
+ * config -> stores loaded from manifests -> indexes -> listeners and
+ * routes), hf_engine_close(), listeners, workers, readiness and status.
+ */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_int.h"
+#include "log.h"
+#include "manifest.h"
+#include "selector.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Own addresses for NS answers, as CoreDNS's boundIPs(): with `bind` the
+ * hosts are plain IPs that net.ParseCIDR rejects, so none are found;
+ * without it every non-loopback interface address counts. */
+static void find_self_ips(hf_engine_t *e, const hfi_block_t *b)
+{
+	e->nself = 0;
+	if (b->bind.n > 0)
+		return;
+	struct ifaddrs *ifa = NULL;
+	if (getifaddrs(&ifa) != 0)
+		return;
+	for (struct ifaddrs *i = ifa; i != NULL && e->nself < 16; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		hfi_ip_t ip = {0};
+		if (i->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *s = (const void *)i->ifa_addr;
+			ip.family = 4;
+			memcpy(ip.addr, &s->sin_addr, 4);
+			if (ip.addr[0] == 127)
+				continue;
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *s = (const void *)i->ifa_addr;
+			ip.family = 6;
+			memcpy(ip.addr, &s->sin6_addr, 16);
+			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr))
+				continue;
+		} else {
+			continue;
+		}
+		e->self[e->nself++] = ip;
+	}
+	freeifaddrs(ifa);
+}
+
+static int load_kubernetes(hf_engine_t *e, size_t bi, char *err, size_t errlen)
+{
+	const hfi_block_t *b = &e->cfg->blocks[bi];
+	const hfi_cfg_kubernetes_t *k = b->kubernetes;
+	const hfi_plugin_t *p = NULL;
+	for (size_t i = 0; i < b->nplugins; i++)
+		if (strcmp(b->plugins[i].name, "kubernetes") == 0)
+			p = &b->plugins[i];
+	hfi_k8s_inst_t *inst = &e->k8s[bi];
+	inst->store = hfi_store_new(NULL);
+	if (inst->store == NULL) {
+		snprintf(err, errlen, "plugin/kubernetes: %s", hf_strerror(HF_ENOMEM));
+		return HF_ENOMEM;
+	}
+	hfi_selector_t *labels = NULL;
+	if (k->labels != NULL) {
+		char serr[256] = "";
+		labels = hfi_selector_parse(k->labels, NULL, serr, sizeof(serr));
+		if (labels == NULL) {
+			snprintf(err, errlen, "plugin/kubernetes: labels: %s", serr);
+			return HF_ECONFIG;
+		}
+	}
+	hfi_manifest_opts_t opts = {
+		.labels = labels,
+		.load_pods = k->pods == HFI_PODS_VERIFIED,
+		.load_slices = !k->noendpoints,
+	};
+	int ret = HF_EOK;
+	for (size_t i = 0; i < k->manifests.n && ret >= 0; i++) {
+		char merr[1024] = "";
+		ret = hfi_manifest_load_glob(inst->store, k->manifests.v[i], &opts, merr, sizeof(merr));
+		if (ret < 0) {
+			if (p != NULL)
+				snprintf(err, errlen, "%s:%d:%d: plugin/kubernetes: manifest: %s\nplugin/kubernetes: %s",
+					 p->file, p->line, p->col, merr, merr);
+			else
+				snprintf(err, errlen, "plugin/kubernetes: manifest: %s", merr);
+		}
+	}
+	hfi_selector_free(labels);
+	if (ret < 0)
+		return ret;
+	/* Manifests are a complete picture: fully synced.  Without any
+	 * manifest the API source (a later issue) is the only way to sync. */
+	hfi_store_set_synced(inst->store, k->manifests.n > 0);
+	find_self_ips(e, b);
+	hfi_k8s_index_t *ix = hfi_k8s_index_build(inst->store, k, e->self, e->nself, NULL);
+	if (ix == NULL) {
+		snprintf(err, errlen, "plugin/kubernetes: cannot build the index: %s", hf_strerror(HF_ENOMEM));
+		return HF_ENOMEM;
+	}
+	atomic_store(&inst->index, ix);
+	return HF_EOK;
+}
+
+static hfi_listener_t *listener_for(hf_engine_t *e, const char *addr, uint16_t port)
+{
+	for (size_t i = 0; i < e->nlisteners; i++)
+		if (e->listeners[i].port == port && strcmp(e->listeners[i].addr, addr) == 0)
+			return &e->listeners[i];
+	hfi_listener_t *n = realloc(e->listeners, (e->nlisteners + 1) * sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	e->listeners = n;
+	hfi_listener_t *l = &n[e->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	l->port = port;
+	if (strchr(addr, ':') != NULL)
+		snprintf(l->server, sizeof(l->server), "dns://[%s]:%u", addr, port);
+	else
+		snprintf(l->server, sizeof(l->server), "dns://%s:%u", addr, port);
+	return l;
+}
+
+static int add_route(hf_engine_t *e, const char *addr, uint16_t port, const char *zone, size_t bi)
+{
+	hfi_listener_t *l = listener_for(e, addr, port);
+	if (l == NULL)
+		return HF_ENOMEM;
+	hfi_route_t *r = realloc(l->routes, (l->nroutes + 1) * sizeof(*r));
+	if (r == NULL)
+		return HF_ENOMEM;
+	l->routes = r;
+	hfi_route_t *rt = &r[l->nroutes];
+	int len = hfi_dname_from_str(zone, rt->zone, sizeof(rt->zone));
+	if (len < 0)
+		return len;
+	hfi_dname_lower(rt->zone, rt->zone);
+	rt->labels = hfi_dname_labels(rt->zone);
+	rt->block = bi;
+	l->nroutes++;
+	return HF_EOK;
+}
+
+static int build_listeners(hf_engine_t *e)
+{
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		const hfi_block_t *b = &e->cfg->blocks[bi];
+		for (size_t k = 0; k < b->nkeys; k++) {
+			if (b->keys[k].scheme != HFI_SCHEME_DNS)
+				continue;
+			size_t nb = b->bind.n ? b->bind.n : 1;
+			for (size_t a = 0; a < nb; a++) {
+				const char *addr = b->bind.n ? b->bind.v[a] : "";
+				int ret = add_route(e, addr, b->keys[k].port, b->keys[k].zone, bi);
+				if (ret != HF_EOK)
+					return ret;
+			}
+		}
+	}
+	return HF_EOK;
+}
+
+static void print_banner(const hf_engine_t *e)
+{
+	/* CoreDNS prints ZONE:PORT per server key (sorted), then its version. */
+	size_t n = 0;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++)
+		n += e->cfg->blocks[bi].nkeys;
+	char **lines = calloc(n ? n : 1, sizeof(char *));
+	if (lines == NULL)
+		return;
+	size_t m = 0;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		const hfi_block_t *b = &e->cfg->blocks[bi];
+		for (size_t k = 0; k < b->nkeys; k++) {
+			char buf[320];
+			snprintf(buf, sizeof(buf), "%s:%u", b->keys[k].zone, b->keys[k].port);
+			lines[m] = strdup(buf);
+			if (lines[m] != NULL)
+				m++;
+		}
+	}
+	qsort(lines, m, sizeof(char *), (int (*)(const void *, const void *))strcmp);
+	for (size_t i = 0; i < m; i++) {
+		if (i == 0 || strcmp(lines[i], lines[i - 1]) != 0)
+			printf("%s\n", lines[i]);
+	}
+	for (size_t i = 0; i < m; i++)
+		free(lines[i]);
+	free(lines);
+	printf("holdfast-%s\nlinux/%s, C11\n", hf_version(),
+#if defined(__x86_64__)
+	       "amd64"
+#elif defined(__aarch64__)
+	       "arm64"
+#else
+	       "unknown"
+#endif
+	);
+	fflush(stdout);
+}
+
+HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
+				   unsigned flags, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (corefile_path == NULL) {
+		snprintf(err, errlen, "no Corefile given");
+		return NULL;
+	}
+	if (default_port < 0 || default_port > 65535) {
+		snprintf(err, errlen, "invalid port %d", default_port);
+		return NULL;
+	}
+	hf_engine_t *e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		snprintf(err, errlen, "%s", hf_strerror(HF_ENOMEM));
+		return NULL;
+	}
+	e->flags = flags;
+	e->started_ms = now_ms();
+	hfi_log_set_quiet((flags & HF_OPEN_QUIET) != 0);
+	e->cfg = hfi_config_load(corefile_path, default_port, NULL, err, errlen);
+	if (e->cfg == NULL)
+		goto fail;
+	e->k8s = calloc(e->cfg->nblocks ? e->cfg->nblocks : 1, sizeof(*e->k8s));
+	if (e->k8s == NULL) {
+		snprintf(err, errlen, "%s", hf_strerror(HF_ENOMEM));
+		goto fail;
+	}
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		if (e->cfg->blocks[bi].kubernetes != NULL &&
+		    load_kubernetes(e, bi, err, errlen) != HF_EOK)
+			goto fail;
+	}
+	if (build_listeners(e) != HF_EOK) {
+		snprintf(err, errlen, "cannot set up listeners: %s", hf_strerror(HF_ENOMEM));
+		goto fail;
+	}
+	if (!(flags & HF_OPEN_QUIET))
+		print_banner(e);
+	return e;
+fail:
+	hf_engine_close(e);
+	return NULL;
+}
+
+HF_API void hf_engine_close(hf_engine_t *e)
+{
+	if (e == NULL)
+		return;
+	if (e->k8s != NULL && e->cfg != NULL) {
+		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+			hfi_k8s_index_free(atomic_load(&e->k8s[bi].index));
+			hfi_store_free(e->k8s[bi].store);
+		}
+	}
+	free(e->k8s);
+	for (size_t i = 0; i < e->nlisteners; i++)
+		free(e->listeners[i].routes);
+	free(e->listeners);
+	hfi_config_free(e->cfg);
+	free(e);
+}
+
+HF_API int hf_listener_count(const hf_engine_t *e)
+{
+	return e == NULL ? HF_EINVAL : (int)e->nlisteners;
+}
+
+HF_API int hf_listener_get(const hf_engine_t *e, int i, char *addr, size_t addrlen,
+			   uint16_t *port)
+{
+	if (e == NULL || i < 0 || (size_t)i >= e->nlisteners)
+		return HF_ENOENT;
+	if (addr != NULL && addrlen > 0)
+		snprintf(addr, addrlen, "%s", e->listeners[i].addr);
+	if (port != NULL)
+		*port = e->listeners[i].port;
+	return HF_EOK;
+}
+
+HF_API hf_worker_t *hf_worker_new(hf_engine_t *e)
+{
+	if (e == NULL)
+		return NULL;
+	hf_worker_t *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->e = e;
+	w->fwd_seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
+	return w;
+}
+
+HF_API void hf_worker_free(hf_worker_t *w)
+{
+	free(w);
+}
+
+HF_API int hf_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t qlen,
+		     const struct sockaddr *client, int transport, uint8_t *resp,
+		     size_t respcap, size_t *resplen)
+{
+	if (w == NULL || query == NULL || resp == NULL || resplen == NULL)
+		return HF_EINVAL;
+	if (listener < 0 || (size_t)listener >= w->e->nlisteners)
+		return HF_EINVAL;
+	return hfi_engine_answer(w, listener, query, qlen, client, transport, resp, respcap,
+				 resplen);
+}
+
+HF_API int hf_forward_upstream(hf_worker_t *w, int idx, char *addr, size_t addrlen)
+{
+	if (w == NULL || addr == NULL || idx < 0)
+		return HF_EINVAL;
+	const hfi_cfg_forward_t *f = w->fwd;
+	if (f == NULL || (size_t)idx >= f->to.n)
+		return HF_ENOENT;
+	size_t n = f->to.n, pick = (size_t)idx;
+	if (f->policy == HFI_FWD_RANDOM || f->policy == HFI_FWD_ROUND_ROBIN)
+		pick = (idx + (w->fwd_seed % n)) % n;
+	snprintf(addr, addrlen, "%s", f->to.v[pick]);
+	return HF_EOK;
+}
+
+HF_API int hf_tick(hf_engine_t *e, int64_t now)
+{
+	(void)now;
+	return e == NULL ? HF_EINVAL : HF_EOK;
+}
+
+HF_API int hf_ready(hf_engine_t *e, char *buf, size_t len)
+{
+	if (e == NULL)
+		return HF_EINVAL;
+	int ready = 1;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		if (e->k8s[bi].store != NULL && !hfi_store_synced(e->k8s[bi].store))
+			ready = 0;
+	}
+	if (!ready && buf != NULL && len > 0)
+		snprintf(buf, len, "kubernetes");
+	return ready;
+}
+
+HF_API int hf_status_json(hf_engine_t *e, char *buf, size_t len)
+{
+	if (e == NULL || buf == NULL || len == 0)
+		return HF_EINVAL;
+	size_t services = 0, slices = 0, namespaces = 0, pods = 0, names = 0;
+	int synced = 1;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		hfi_store_t *st = e->k8s[bi].store;
+		if (st == NULL)
+			continue;
+		services += hfi_store_count_services(st);
+		slices += hfi_store_count_slices(st);
+		namespaces += hfi_store_count_namespaces(st);
+		pods += hfi_store_count_pods(st);
+		synced &= hfi_store_synced(st);
+		names += hfi_k8s_index_names(atomic_load(&e->k8s[bi].index));
+	}
+	int n = snprintf(buf, len,
+			 "{\"version\":\"%s\",\"state\":\"%s\",\"listeners\":%zu,\"blocks\":%zu,"
+			 "\"objects\":{\"namespaces\":%zu,\"services\":%zu,\"endpointslices\":%zu,"
+			 "\"pods\":%zu},\"index_names\":%zu,\"uptime_ms\":%lld}",
+			 hf_version(), synced ? "LIVE" : "SYNCING", e->nlisteners,
+			 e->cfg->nblocks, namespaces, services, slices, pods, names,
+			 (long long)(now_ms() - e->started_ms));
+	return (n < 0 || (size_t)n >= len) ? HF_ESPACE : HF_EOK;
+}
+
+HF_API int hf_metrics_write(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len),
+			    void *ctx)
+{
+	if (e == NULL || fn == NULL)
+		return HF_EINVAL;
+	return hfi_engine_metrics(e, fn, ctx);
+}
+
+HF_API int hf_http_addr(const hf_engine_t *e, const char *which, char *addr, size_t addrlen)
+{
+	if (e == NULL || which == NULL || addr == NULL)
+		return HF_EINVAL;
+	const char *a = NULL;
+	if (strcmp(which, "health") == 0)
+		a = e->cfg->health_addr;
+	else if (strcmp(which, "ready") == 0)
+		a = e->cfg->ready_addr;
+	else if (strcmp(which, "metrics") == 0)
+		a = e->cfg->metrics_addr;
+	if (a == NULL)
+		return HF_ENOENT;
+	snprintf(addr, addrlen, "%s", a);
+	return HF_EOK;
+}
+
+HF_API int hf_admin(hf_engine_t *e, const char *command, char *out, size_t outlen)
+{
+	if (e == NULL || command == NULL || out == NULL || outlen == 0)
+		return HF_EINVAL;
+	if (strcmp(command, "status") == 0)
+		return hf_status_json(e, out, outlen);
+	snprintf(out, outlen, "error: unknown command (the break-glass protocol is not built yet)");
+	return HF_EINVAL;
+}

@@ -1,0 +1,158 @@
+/*
+ * engine_answer.c: the answer path behind hf_answer(): parse the query as
+ * miekg/dns would, route it to the server block with the longest matching
+ * zone on its listener (spec section 2, DS queries to the closest parent),
+ * run the block's plugin chain in plugin.cfg order, and pack the reply.
+ * Never allocates: everything lives in the caller's hf_worker_t.
+ */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+static int pack(hf_worker_t *w, uint8_t *out, size_t cap, size_t *outlen)
+{
+	int n = hfi_msg_pack(&w->q, &w->resp, out, cap, 0);
+	if (n < 0)
+		return n;
+	*outlen = (size_t)n;
+	unsigned rc = w->resp.rcode < 23 ? w->resp.rcode : 23;
+	atomic_fetch_add_explicit(&w->e->counters.rcodes[rc], 1, memory_order_relaxed);
+	return HF_ANSWER;
+}
+
+/* A reply the server writes itself: the rcode, the question, an OPT if
+ * the query had one (CoreDNS errorAndMetricsFunc). */
+static int bare(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *outlen)
+{
+	hfi_resp_reset(&w->resp);
+	w->resp.rcode = (uint16_t)rcode;
+	w->resp.plugin = "";
+	return pack(w, out, cap, outlen);
+}
+
+/* Longest zone match; DS climbs to the shortest non-root match. */
+static const hfi_route_t *route(const hfi_listener_t *l, const hfi_query_t *q)
+{
+	const hfi_route_t *root = NULL, *ds = NULL;
+	for (int skip = 0; skip < q->nlabels; skip++) {
+		const uint8_t *suffix = hfi_dname_suffix(q->lname, q->nlabels - skip);
+		for (size_t i = 0; i < l->nroutes; i++) {
+			const hfi_route_t *r = &l->routes[i];
+			if (r->labels != q->nlabels - skip || !hfi_dname_eq(r->zone, suffix))
+				continue;
+			if (q->qtype != HFI_T_DS)
+				return r;
+			ds = r;
+			break;
+		}
+	}
+	if (q->qtype == HFI_T_DS && ds != NULL)
+		return ds;
+	for (size_t i = 0; i < l->nroutes; i++)
+		if (l->routes[i].labels == 0)
+			root = &l->routes[i];
+	return root;
+}
+
+static bool name_in(const uint8_t *lname, const char *zone)
+{
+	uint8_t z[HFI_DNAME_MAX + 1];
+	if (hfi_dname_from_str(zone, z, sizeof(z)) < 0)
+		return false;
+	return hfi_dname_in_zone(lname, z);
+}
+
+static const hfi_cfg_forward_t *forward_for(const hfi_block_t *b, const hfi_query_t *q)
+{
+	for (size_t i = 0; i < b->nforward; i++) {
+		const hfi_cfg_forward_t *f = b->forward[i];
+		if (!name_in(q->lname, f->from ? f->from : "."))
+			continue;
+		bool excluded = false;
+		for (size_t x = 0; x < f->except.n && !excluded; x++)
+			excluded = name_in(q->lname, f->except.v[x]);
+		if (!excluded)
+			return f;
+	}
+	return NULL;
+}
+
+int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t qlen,
+		      const struct sockaddr *client, int transport, uint8_t *out,
+		      size_t cap, size_t *outlen)
+{
+	hf_engine_t *e = w->e;
+	hfi_query_t *q = &w->q;
+	bool tcp = transport == HF_TCP;
+	w->fwd = NULL;
+	*outlen = 0;
+	int st = hfi_query_parse(q, query, qlen, tcp);
+	q->family = 0;
+	if (client != NULL)
+		q->family = client->sa_family == AF_INET6 ? 6 : 4;
+	atomic_fetch_add_explicit(&e->counters.requests[tcp][q->family == 6], 1,
+				  memory_order_relaxed);
+	switch (st) {
+	case HFI_Q_OK:
+		break;
+	case HFI_Q_DROP:
+		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
+		return HF_DROP;
+	case HFI_Q_BADVERS:
+	case HFI_Q_FORMERR:
+	case HFI_Q_NOTIMP: {
+		int rc = st == HFI_Q_BADVERS ? HFI_RCODE_BADVERS
+			 : st == HFI_Q_NOTIMP ? HFI_RCODE_NOTIMP : HFI_RCODE_FORMERR;
+		int n = hfi_msg_error(q, rc, out, cap);
+		if (n < 0)
+			return HF_DROP;
+		*outlen = (size_t)n;
+		atomic_fetch_add_explicit(&e->counters.rcodes[rc < 23 ? rc : 23], 1,
+					  memory_order_relaxed);
+		return HF_ANSWER;
+	}
+	default:
+		return HF_DROP;
+	}
+
+	const hfi_route_t *r = route(&e->listeners[listener], q);
+	if (r == NULL)
+		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
+	const hfi_block_t *b = &e->cfg->blocks[r->block];
+	if (b->nplugins == 0)
+		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
+	if (q->qclass != HFI_C_IN && b->nforward == 0 && !b->has_chaos)
+		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
+
+	for (size_t i = 0; i < b->nplugins; i++) {
+		const char *name = b->plugins[i].name;
+		if (strcmp(name, "kubernetes") == 0) {
+			const hfi_k8s_index_t *ix = atomic_load(&e->k8s[r->block].index);
+			if (ix == NULL || !hfi_k8s_handles(ix, q))
+				continue;
+			hfi_resp_reset(&w->resp);
+			bool synced = hfi_store_synced(e->k8s[r->block].store);
+			int res = hfi_k8s_answer(ix, q, synced, &w->resp);
+			if (res == HFI_K8S_NEXT)
+				continue;
+			/* HFI_K8S_RESOLVE: the out-of-zone CNAME target is not
+			 * chased through the chain yet; the CNAME alone is sent. */
+			return pack(w, out, cap, outlen);
+		} else if (strcmp(name, "forward") == 0) {
+			const hfi_cfg_forward_t *f = forward_for(b, q);
+			if (f == NULL || f->to.n == 0)
+				continue;
+			w->fwd = f;
+			w->fwd_seed = w->fwd_seed * 1103515245u + 12345u;
+			atomic_fetch_add_explicit(&e->counters.forwards, 1, memory_order_relaxed);
+			return HF_FORWARD;
+		} else if (strcmp(name, "whoami") == 0) {
+			hfi_resp_reset(&w->resp);
+			hfi_whoami_answer(q, client, &w->resp);
+			return pack(w, out, cap, outlen);
+		}
+	}
+	/* plugin.NextOrFailure at the end of the chain: SERVFAIL. */
+	return bare(w, HFI_RCODE_SERVFAIL, out, cap, outlen);
+}

@@ -1,0 +1,84 @@
+/*
+ * engine_int.h: the engine object behind the public hf_engine_t handle and
+ * the per-thread hf_worker_t.
+ *
+ * Data flows one way: sources (manifest files) -> object store (one per
+ * kubernetes plugin instance) -> index (hfi_k8s_index_t, immutable, read
+ * by every worker through an atomic pointer so a rebuilt one can be swapped
+ * in) -> answers (engine_answer.c).  Listeners group server blocks by
+ * (bind address, port); a query is routed to the block with the longest
+ * matching zone on its listener (spec section 2).
+ */
+#ifndef HF_ENGINE_INT_H
+#define HF_ENGINE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dname.h"
+#include "holdfast.h"
+#include "k8s.h"
+#include "msg.h"
+#include "objects.h"
+#include "query.h"
+
+/* One kubernetes plugin instance: its store and the published index. */
+typedef struct hfi_k8s_inst {
+	hfi_store_t *store;
+	_Atomic(hfi_k8s_index_t *) index;
+} hfi_k8s_inst_t;
+
+/* A zone served on a listener and the block that serves it. */
+typedef struct hfi_route {
+	uint8_t zone[HFI_DNAME_MAX + 1]; /* lower-case wire */
+	int labels;
+	size_t block;
+} hfi_route_t;
+
+typedef struct hfi_listener {
+	char addr[64];          /* "" = every address */
+	uint16_t port;
+	hfi_route_t *routes;
+	size_t nroutes;
+	char server[96];        /* metrics label, "dns://:53" */
+} hfi_listener_t;
+
+/* Counters a worker keeps; summed on read. */
+typedef struct hfi_counters {
+	_Atomic uint64_t requests[2][2]; /* [udp/tcp][v4/v6] */
+	_Atomic uint64_t rcodes[24];     /* by rcode (index 23 = other) */
+	_Atomic uint64_t forwards, drops, formerr_in;
+} hfi_counters_t;
+
+struct hf_engine {
+	hfi_config_t *cfg;
+	hfi_k8s_inst_t *k8s;    /* one per block; store NULL when the block has no kubernetes */
+	hfi_listener_t *listeners;
+	size_t nlisteners;
+	hfi_ip_t self[16];      /* own addresses for NS answers */
+	size_t nself;
+	hfi_counters_t counters;
+	unsigned flags;
+	int64_t started_ms;
+};
+
+struct hf_worker {
+	hf_engine_t *e;
+	hfi_query_t q;
+	const hfi_cfg_forward_t *fwd; /* set by an HF_FORWARD verdict */
+	unsigned fwd_seed;
+	hfi_resp_t resp;        /* large: keep last */
+};
+
+/* engine_answer.c */
+int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t qlen,
+		      const struct sockaddr *client, int transport, uint8_t *out,
+		      size_t cap, size_t *outlen);
+/* plugin_whoami.c: fill resp with the whoami answer for q from client. */
+void hfi_whoami_answer(const hfi_query_t *q, const struct sockaddr *client, hfi_resp_t *resp);
+/* engine_metrics.c */
+int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx);
+
+#endif

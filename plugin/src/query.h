@@ -1,0 +1,55 @@
+/*
+ * query.h: a parsed DNS query.  hfi_query_parse() validates a received
+ * message the way CoreDNS (miekg/dns) does before any plugin sees it, and
+ * records where everything is, without copying or allocating except the
+ * lower-cased qname.
+ */
+#ifndef HF_QUERY_H
+#define HF_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dname.h"
+
+enum hfi_qstatus {
+	HFI_Q_OK = 0,
+	HFI_Q_DROP,     /* no reply at all (shorter than a header, QR set) */
+	HFI_Q_FORMERR,  /* reply FORMERR (header only: ID, opcode, RD, CD copied) */
+	HFI_Q_NOTIMP,   /* reply NOTIMP (opcode not QUERY/NOTIFY) */
+	HFI_Q_BADVERS   /* EDNS version != 0: reply BADVERS in OPT */
+};
+
+typedef struct hfi_query {
+	const uint8_t *pkt;
+	size_t len;
+	bool tcp;
+	int family;                  /* 4 or 6, 0 unknown */
+	uint16_t id;
+	uint8_t opcode;
+	bool rd, cd, ad;
+	uint16_t qdcount, ancount, nscount, arcount;
+	/* question (valid when status OK/BADVERS and qdcount == 1) */
+	const uint8_t *qname;        /* wire name as in the packet (query case) */
+	uint8_t qname_len;           /* including the root label */
+	uint8_t lname[HFI_DNAME_MAX + 1]; /* lower-cased copy */
+	uint8_t nlabels;             /* labels, root excluded */
+	uint8_t label_off[128];      /* offset of label i (0 = leftmost) in qname */
+	uint16_t qtype, qclass;
+	/* EDNS */
+	bool has_edns;
+	uint16_t edns_size;          /* as sent by the client */
+	uint8_t edns_version;
+	bool do_bit;
+	/* where the question section ends (for replies that copy it) */
+	size_t question_end;
+} hfi_query_t;
+
+/* Parse pkt.  Fills q as far as it got; returns an hfi_qstatus. */
+int hfi_query_parse(hfi_query_t *q, const uint8_t *pkt, size_t len, bool tcp);
+
+/* The qname suffix in query case that spans the last `labels` labels. */
+const uint8_t *hfi_query_suffix(const hfi_query_t *q, int labels);
+
+#endif
