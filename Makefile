@@ -51,7 +51,7 @@ $(B)/libholdfast.a: $(LIB_OBJ)
 
 $(B)/holdfast: $(SHIM_SRC) $(wildcard shim/*.h) plugin/include/holdfast.h $(B)/libholdfast.so
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ishim -o $@ $(SHIM_SRC) -L$(B) -lholdfast \
-		-Wl,-rpath,'$$ORIGIN' -lpthread
+		-Wl,-rpath,'$$ORIGIN' -lpthread -lmicrohttpd
 
 $(B)/ldns-check: tests/tools/ldns_check.c
 	@mkdir -p $(@D)

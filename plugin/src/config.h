@@ -81,6 +81,14 @@ typedef struct hfi_cfg_forward {
 	bool failfast_all_unhealthy_upstreams, next_on_nodata;
 	hfi_strv_t failover, next; /* rcode names */
 	char *tls_servername;
+	/* additive (corefile module) */
+	bool hc_no_rec;            /* health_check ... no_rec */
+	char *hc_domain;           /* health_check ... domain FQDN; default "." */
+	bool tls;                  /* tls option present */
+	char *tls_cert, *tls_key, *tls_ca; /* tls [CERT KEY [CA]] | [CA] */
+	char *source_address;
+	hfi_strv_t resolver;
+	bool doh_get;              /* doh_method GET (default POST) */
 } hfi_cfg_forward_t;
 
 typedef struct hfi_cfg_cache {
@@ -100,7 +108,74 @@ typedef struct hfi_cfg_cache {
 typedef struct hfi_cfg_transfer {
 	hfi_strv_t zones;
 	hfi_strv_t to;             /* addresses or "*" */
+	char *source;              /* additive: `source ADDRESS` or NULL */
 } hfi_cfg_transfer_t;
+
+/* ---- additive (corefile module): typed configs of the other plugins ---- */
+
+#define HFI_LOG_CLASS_SUCCESS 1u
+#define HFI_LOG_CLASS_DENIAL 2u
+#define HFI_LOG_CLASS_ERROR 4u
+#define HFI_LOG_CLASS_ALL 7u
+
+typedef struct hfi_cfg_log_rule {
+	char *name;                /* name scope (dns.Fqdn of what was written) */
+	char *format;              /* CoreDNS log format ({common}/{combined} expanded) */
+	unsigned classes;          /* HFI_LOG_CLASS_* bits */
+} hfi_cfg_log_rule_t;
+
+typedef struct hfi_cfg_log {
+	hfi_cfg_log_rule_t *rules;
+	size_t nrules;
+} hfi_cfg_log_t;
+
+typedef struct hfi_cfg_errors_pattern {
+	uint32_t duration_ms;
+	char *regexp;              /* Go (RE2) syntax, as written */
+	int level;                 /* enum hfi_log_level, default error */
+	bool show_first;
+} hfi_cfg_errors_pattern_t;
+
+typedef struct hfi_cfg_errors {
+	bool stacktrace;
+	hfi_cfg_errors_pattern_t *consolidate;
+	size_t nconsolidate;
+} hfi_cfg_errors_t;
+
+enum hfi_lb_policy { HFI_LB_ROUND_ROBIN = 0, HFI_LB_WEIGHTED };
+
+typedef struct hfi_cfg_loadbalance {
+	enum hfi_lb_policy policy;
+	char *weight_file;         /* weighted FILE */
+	uint32_t reload_ms;        /* default 30 s */
+	hfi_strv_t prefer;         /* CIDRs */
+} hfi_cfg_loadbalance_t;
+
+typedef struct hfi_cfg_hosts {
+	char *path;                /* default "/etc/hosts" */
+	hfi_strv_t zones;
+	hfi_strv_t inline_lines;   /* "IP NAME..." lines written in the block */
+	uint32_t ttl;              /* default 3600 */
+	bool no_reverse;
+	uint32_t reload_ms;        /* default 5 s, 0 = off */
+	bool fallthrough;
+	hfi_strv_t fallthrough_zones; /* empty with fallthrough = all */
+	bool fallthrough_unsupported;
+} hfi_cfg_hosts_t;
+
+typedef struct hfi_cfg_file {
+	char *path;
+	hfi_strv_t zones;
+	uint32_t reload_ms;        /* default 1 min, 0 = never */
+	bool reload_by_mtime;
+	bool fallthrough;
+	hfi_strv_t fallthrough_zones;
+} hfi_cfg_file_t;
+
+typedef struct hfi_cfg_chaos {
+	char *version;             /* NULL = the server's own version */
+	hfi_strv_t authors;        /* empty = built-in list; sorted, unique */
+} hfi_cfg_chaos_t;
 
 /* One plugin of a server block, in chain order. */
 typedef struct hfi_plugin {
@@ -126,6 +201,19 @@ typedef struct hfi_block {
 	bool has_whoami, has_any, has_log, has_errors, has_loadbalance, has_chaos;
 	const char *file;
 	int line;
+	/* additive (corefile module) */
+	int col;
+	hfi_cfg_hosts_t *hosts;
+	hfi_cfg_file_t **files;    /* one per `file` line, Corefile order */
+	size_t nfiles;
+	hfi_cfg_log_t *log_cfg;
+	hfi_cfg_errors_t *errors_cfg;
+	hfi_cfg_loadbalance_t *lb_cfg;
+	hfi_cfg_chaos_t *chaos;
+	uint32_t read_timeout_ms, write_timeout_ms, idle_timeout_ms; /* timeouts; 0 = default */
+	bool has_health, has_ready, has_prometheus, has_reload, has_loop, has_debug,
+	     has_bind, has_timeouts, has_hosts, has_file, has_transfer, has_cache,
+	     has_forward, has_kubernetes;
 } hfi_block_t;
 
 typedef struct hfi_config {
@@ -140,6 +228,10 @@ typedef struct hfi_config {
 	char *breakglass_addr;
 	char *path;                /* Corefile path as given */
 	hf_mm_t mm;
+	/* additive (corefile module) */
+	bool ready_continuously;   /* ready { monitor continuously } */
+	char **files;              /* names block/plugin file pointers refer to */
+	size_t nfiles;
 } hfi_config_t;
 
 /*

@@ -47,4 +47,19 @@ hfi_corefile_t *hfi_corefile_parse(const char *name, const char *text, size_t le
 				   char *err, size_t errlen);
 void hfi_corefile_free(hfi_corefile_t *cf);
 
+/* Result of a directive-name check (hfi_corefile_opts_t.check). */
+enum hfi_dir_check { HFI_DIR_OK = 0, HFI_DIR_UNKNOWN = 1, HFI_DIR_UNSUPPORTED = 2 };
+
+typedef struct hfi_corefile_opts {
+	/* Directive-name check run while parsing (Caddy's validDirectives);
+	 * NULL accepts every name.  UNKNOWN -> "Unknown directive 'X'",
+	 * UNSUPPORTED -> a CoreDNS plugin holdfast does not implement. */
+	enum hfi_dir_check (*check)(const char *name);
+} hfi_corefile_opts_t;
+
+/* hfi_corefile_parse with options (opts may be NULL). */
+hfi_corefile_t *hfi_corefile_parse_ex(const char *name, const char *text, size_t len,
+				      const char *base_dir, const hfi_corefile_opts_t *opts,
+				      const hf_mm_t *mm, char *err, size_t errlen);
+
 #endif

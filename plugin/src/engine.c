@@ -383,10 +383,10 @@ HF_API int hf_status_json(hf_engine_t *e, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "{\"version\":\"%s\",\"state\":\"%s\",\"listeners\":%zu,\"blocks\":%zu,"
 			 "\"objects\":{\"namespaces\":%zu,\"services\":%zu,\"endpointslices\":%zu,"
-			 "\"pods\":%zu},\"index_names\":%zu,\"uptime_ms\":%lld}",
+			 "\"pods\":%zu},\"index_names\":%zu,\"uptime_ms\":%lld,\"lameduck_ms\":%u}",
 			 hf_version(), synced ? "LIVE" : "SYNCING", e->nlisteners,
 			 e->cfg->nblocks, namespaces, services, slices, pods, names,
-			 (long long)(now_ms() - e->started_ms));
+			 (long long)(now_ms() - e->started_ms), e->cfg->health_lameduck_ms);
 	return (n < 0 || (size_t)n >= len) ? HF_ESPACE : HF_EOK;
 }
 

@@ -18,10 +18,16 @@ typedef struct hfi_manifest_opts {
 	const hfi_selector_t *labels;      /* applied to Services, EndpointSlices, Pods; NULL = all */
 	bool load_pods;                    /* pods verified */
 	bool load_slices;                  /* false with noendpoints */
+	const hfi_selector_t *namespace_labels; /* applied to Namespaces; NULL = all */
+	const hf_mm_t *tmp_mm;             /* transient allocations (tests); NULL = malloc */
 } hfi_manifest_opts_t;
 
 /* Load one file (path, not a glob). Returns the number of objects stored
- * (>= 0) or a negative hf_err with a message "FILE: ..." in err. */
+ * (>= 0) or a negative hf_err with a message "FILE: ..." in err:
+ * "FILE:LINE:COL: yaml: ..." (HF_EPARSE) for YAML errors,
+ * "FILE: document N: [items[I]: ]KIND NS/NAME: field F: problem"
+ * (HF_EMANIFEST) for a bad object.  Objects stored before an error stay in
+ * the store (the caller discards it). */
 int hfi_manifest_load_file(hfi_store_t *st, const char *path,
 			   const hfi_manifest_opts_t *opts, char *err, size_t errlen);
 /* The same from memory (name for messages). */

@@ -49,6 +49,7 @@ enum {
  * One resource record.  RDATA layout by type:
  *   A, AAAA, TXT, other: rdata/rdlen only
  *   CNAME, PTR, NS:      name1
+ *   MX:                  rdata (2 bytes: preference) + name1
  *   SRV:                 rdata (6 bytes: priority, weight, port) + name1 (never compressed)
  *   SOA:                 name1 (mname) + name2 (rname) + rdata (20 bytes: serial..minimum)
  */
@@ -68,6 +69,9 @@ typedef struct hfi_rr {
 typedef struct hfi_resp {
 	uint16_t rcode;        /* may be > 15 (extended, goes into OPT) */
 	bool aa, tc, ra;
+	bool raw;              /* bare miekg WriteMsg, no scrubber: no OPT, no
+	                        * truncation/compression (replies CoreDNS writes
+	                        * before wrapping the ScrubWriter) */
 	const char *plugin;    /* plugin that wrote the reply ("" = server) */
 	uint16_t nrr;
 	hfi_rr_t rr[HFI_RESP_MAX_RR]; /* any order of sections; the packer groups them */

@@ -27,26 +27,36 @@ typedef struct hfi_query {
 	bool tcp;
 	int family;                  /* 4 or 6, 0 unknown */
 	uint16_t id;
+	uint16_t flags;              /* header bits as received (QR..RCODE) */
 	uint8_t opcode;
 	bool rd, cd, ad;
 	uint16_t qdcount, ancount, nscount, arcount;
-	/* question (valid when status OK/BADVERS and qdcount == 1) */
-	const uint8_t *qname;        /* wire name as in the packet (query case) */
+	/* question (valid when status OK/BADVERS and qdcount == 1).  qname is
+	 * NULL when the message ends right after the header (miekg accepts
+	 * that: CoreDNS answers SERVFAIL "no question") and on FORMERR before
+	 * the question was read.  A FORMERR with qname set echoes it. */
+	const uint8_t *qname;        /* wire name (query case), decompressed:
+	                              * points into pkt or into qname_buf */
+	uint8_t qname_buf[HFI_DNAME_MAX + 1]; /* qname when it was compressed */
 	uint8_t qname_len;           /* including the root label */
 	uint8_t lname[HFI_DNAME_MAX + 1]; /* lower-cased copy */
 	uint8_t nlabels;             /* labels, root excluded */
 	uint8_t label_off[128];      /* offset of label i (0 = leftmost) in qname */
-	uint16_t qtype, qclass;
-	/* EDNS */
+	uint16_t qtype, qclass;      /* 0 when the packet ended early (miekg) */
+	/* EDNS (the last OPT of the additional section, as miekg IsEdns0) */
 	bool has_edns;
 	uint16_t edns_size;          /* as sent by the client */
 	uint8_t edns_version;
 	bool do_bit;
+	uint16_t edns_flags;         /* low 16 bits of the OPT TTL (DO + Z) */
+	const uint8_t *opt_rdata;    /* the client's options (validated) */
+	uint16_t opt_rdlen;
 	/* where the question section ends (for replies that copy it) */
 	size_t question_end;
 } hfi_query_t;
 
-/* Parse pkt.  Fills q as far as it got; returns an hfi_qstatus. */
+/* Parse pkt.  Fills q as far as it got; returns an hfi_qstatus.  q is
+ * zeroed first: set q->family after the call. */
 int hfi_query_parse(hfi_query_t *q, const uint8_t *pkt, size_t len, bool tcp);
 
 /* The qname suffix in query case that spans the last `labels` labels. */

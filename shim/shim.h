@@ -1,0 +1,141 @@
+/*
+ * shim.h: internal declarations of the holdfast server binary (shim/): the
+ * host that owns every socket and thread and hands queries to libholdfast
+ * through plugin/include/holdfast.h only.  Names are hfs_ (holdfast shim).
+ */
+#ifndef HFS_SHIM_H
+#define HFS_SHIM_H
+
+#include <holdfast.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define HFS_MAX_LISTENERS 64
+#define HFS_ADDR_MAX 256
+#define HFS_MSG_MAX 65535          /* largest DNS message (TCP) */
+#define HFS_TCP_CONN_MAX 1024      /* process-wide TCP connection cap */
+#define HFS_TCP_READ_MS 3000       /* CoreDNS read timeout */
+#define HFS_TCP_WRITE_MS 5000      /* CoreDNS write timeout */
+#define HFS_TCP_IDLE_MS 10000      /* CoreDNS idle timeout */
+#define HFS_TICK_MS 200            /* longest sleep of any loop */
+
+/* log.c */
+void hfs_log(const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void hfs_die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int64_t hfs_now_ms(void);
+
+/* flags.c */
+struct hfs_flags {
+	const char *conf;    /* Corefile path; NULL until resolved */
+	int conf_given;
+	int port;            /* 0 = engine default (53) */
+	const char *pidfile; /* NULL = none */
+	int quiet, version, plugins;
+};
+/* 0 = run, 1 = exit 0 (help printed), -1 = usage error (printed). */
+int hfs_flags_parse(int argc, char **argv, struct hfs_flags *f);
+void hfs_print_version(void);
+void hfs_print_plugins(void);
+
+/* net.c: addresses and listening sockets */
+/* "host:port", "[v6]:port", ":port" -> sockaddr (host "" = wildcard). */
+int hfs_addr_resolve(const char *hostport, int passive,
+		     struct sockaddr_storage *ss, socklen_t *sslen,
+		     int *wildcard, char *err, size_t errlen);
+/* Bind a listening socket.  host "" = all addresses (IPv6 dual stack,
+ * falling back to IPv4).  *family in/out: 0 = choose, else force. */
+int hfs_listen(const char *host, uint16_t port, int type, int reuseport,
+	       int *family, char *err, size_t errlen);
+int hfs_listen_hostport(const char *hostport, int type, char *err,
+			size_t errlen);
+/* Map ::ffff:a.b.c.d to AF_INET in place (what the engine should see). */
+void hfs_unmap_v4(struct sockaddr_storage *ss, socklen_t *len);
+
+/* gen.c: engine generations, swapped by reload */
+struct hfs_gen {
+	hf_engine_t *engine;
+	atomic_int refs;
+	struct hfs_gen *next; /* retired list */
+};
+int hfs_gen_init(hf_engine_t *engine);
+struct hfs_gen *hfs_gen_current(void); /* no reference taken */
+struct hfs_gen *hfs_gen_acquire(void);
+void hfs_gen_release(struct hfs_gen *g);
+int hfs_gen_swap(hf_engine_t *engine);
+/* Close retired engines nobody uses; all = also the current one (exit). */
+void hfs_gen_reap(int all);
+
+/* server-wide state */
+struct hfs_listener {
+	char addr[HFS_ADDR_MAX]; /* numeric, "" = any */
+	uint16_t port;
+	int family;   /* chosen when the TCP socket was bound */
+	int wildcard;
+	int tcp_fd;
+};
+struct hfs_stats {
+	atomic_ullong answer_errors;  /* hf_answer() < 0 */
+	atomic_ullong udp_truncated;  /* query larger than the read buffer */
+	atomic_ullong tcp_rejected;   /* connection cap reached */
+	atomic_ullong forward_failed; /* SERVFAIL after every upstream */
+};
+struct hfs_server {
+	struct hfs_flags flags;
+	int nlisteners;
+	struct hfs_listener l[HFS_MAX_LISTENERS];
+	int stop_fd;               /* eventfd, readable once stopping */
+	atomic_int shutting_down;  /* /ready answers 503 */
+	atomic_int tcp_conns;
+	struct hfs_stats stats;
+};
+extern struct hfs_server hfs_srv;
+
+/* worker.c */
+int hfs_workers_start(hf_engine_t *engine, char *err, size_t errlen);
+void hfs_workers_stop(void); /* after stop_fd was signalled */
+struct hfs_worker;
+/* Answer one query; returns bytes to send from out (0 = nothing). */
+size_t hfs_process(struct hfs_worker *w, int listener, const uint8_t *q,
+		   size_t qlen, const struct sockaddr *client, int transport,
+		   uint8_t *out, size_t cap);
+uint8_t *hfs_worker_scratch(struct hfs_worker *w); /* HFS_MSG_MAX bytes */
+int hfs_worker_epoll(struct hfs_worker *w);
+void hfs_worker_track_deadline(struct hfs_worker *w, int64_t deadline);
+
+/* tcp.c: connections of one worker */
+struct hfs_conn;
+struct hfs_tcpset {
+	struct hfs_conn *head;
+	int64_t next_deadline;
+};
+void hfs_tcp_accept(struct hfs_worker *w, struct hfs_tcpset *set, int li);
+void hfs_tcp_event(struct hfs_worker *w, struct hfs_tcpset *set,
+		   struct hfs_conn *c, uint32_t events);
+int64_t hfs_tcp_expire(struct hfs_tcpset *set, int64_t now);
+void hfs_tcp_close_all(struct hfs_tcpset *set);
+
+/* epoll tags: data.ptr of every registered fd points at one */
+enum hfs_kind { HFS_K_STOP, HFS_K_UDP, HFS_K_TCPL, HFS_K_CONN };
+struct hfs_tag {
+	int kind;
+	int idx;
+};
+
+/* forward.c */
+size_t hfs_forward(hf_worker_t *hw, const uint8_t *q, size_t qlen,
+		   int transport, uint8_t *out, size_t cap, int stop_fd);
+/* Bare reply with rcode built from the query header + question (+ OPT). */
+size_t hfs_error_reply(const uint8_t *q, size_t qlen, int rcode, uint8_t *out,
+		       size_t cap);
+
+/* http.c: health / ready / metrics */
+int hfs_http_prepare(hf_engine_t *engine, char *err, size_t errlen);
+void hfs_http_commit(void);
+void hfs_http_abort(void);
+void hfs_http_stop(void);
+
+#endif
