@@ -25,8 +25,8 @@ typedef struct hfi_lex_tok {
 #define HFI_CF_MAX_TOKEN_LEN (1u << 20)  /* one token */
 
 /*
- * Tokenize len bytes.  On success *out/*n hold the tokens (free with
- * hfi_lex_free).  Returns HF_EOK, HF_ENOMEM, or HF_EPARSE with *eline/*ecol
+ * Tokenize len bytes.  On success *out and *n hold the tokens (free with
+ * hfi_lex_free).  Returns HF_EOK, HF_ENOMEM, or HF_EPARSE with *eline, *ecol
  * and a message in msg (NUL bytes and oversized tokens are refused).
  */
 int hfi_lex(const char *in, size_t len, const hf_mm_t *mm, hfi_lex_tok_t **out,

@@ -359,6 +359,20 @@ static int perr(parser_t *p, const node_t *n, const char *fmt, ...)
 	return HF_EPARSE;
 }
 
+/* A CoreDNS plugin holdfast does not implement (plugin-error shape). */
+static int unsupported(parser_t *p, const node_t *n, const char *name)
+{
+	char m1[600], l2[900];
+	const char *f = node_file(p, n);
+	hfi_cf_fmt(m1, sizeof(m1), "plugin/%s: the %s plugin is not supported by holdfast",
+		   name, name);
+	hfi_cf_fmt(l2, sizeof(l2),
+		   "plugin/%s: %s:%d - Error during parsing: the %s plugin is not supported by holdfast",
+		   name, f, n->line, name);
+	hfi_cf_err2(p->err, p->errlen, f, n->line, n->col, m1, l2);
+	return HF_EPARSE;
+}
+
 /* Caddy's SyntaxErr at the cursor. */
 static int psyntax(parser_t *p, const char *expected)
 {
@@ -478,7 +492,7 @@ static int intern_file(parser_t *p, const char *name, const char *dir, bool main
 	return (int)p->nfiles++;
 }
 
-/* Build a chain from lexer tokens; *first/*last; returns error. */
+/* Build a chain from lexer tokens into *first .. *last; returns error. */
 static int chain_from_lex(parser_t *p, hfi_lex_tok_t *t, size_t n, int file,
 			  node_t **first, node_t **last)
 {
@@ -885,8 +899,7 @@ static int directive(parser_t *p)
 		if (c == HFI_DIR_UNKNOWN)
 			ret = perr(p, p->cur, "Unknown directive '%s'", name);
 		else if (c == HFI_DIR_UNSUPPORTED)
-			ret = perr(p, p->cur,
-				   "plugin/%s: the %s plugin is not supported by holdfast", name, name);
+			ret = unsupported(p, p->cur, name);
 		if (ret != HF_EOK) {
 			hfi_mm_free(p->mm, name);
 			return ret;

@@ -103,6 +103,18 @@ int hfi_k8s_bmap_add(k8s_bmap_t *m, const void *key, size_t klen, uint32_t newva
 	return 1;
 }
 
+int hfi_k8s_bmap_reserve(k8s_bmap_t *m, size_t n)
+{
+	size_t ns = 16;
+	while (ns < 2 * n + 2)
+		ns *= 2;
+	if ((m->slots == NULL || ns > m->mask + 1) && bmap_rehash(m, ns) < 0)
+		return HF_ENOMEM;
+	if (hfi_mm_grow(m->mm, (void **)&m->ents, &m->cap, n, sizeof(*m->ents)) < 0)
+		return HF_ENOMEM;
+	return HF_EOK;
+}
+
 void hfi_k8s_bmap_clear(k8s_bmap_t *m)
 {
 	for (size_t i = 0; i < m->n; i++)
@@ -226,6 +238,8 @@ typedef struct tmp {
 	size_t neg, ceg;
 	uint8_t *b4, *b6;
 	size_t n4, c4, n6, c6;
+	uint32_t *eidx;          /* per entry: its address's index (emit) */
+	size_t ceidx;
 	k8s_bmap_t dd, tmap, gmap, sgmap;
 	uint32_t *ghead, *gtail; /* slice groups (service of a slice) */
 	size_t ng, cgh, cgt;
@@ -247,6 +261,7 @@ static void tmp_free(tmp_t *t, const hf_mm_t *mm)
 	hfi_mm_free(mm, t->eg);
 	hfi_mm_free(mm, t->b4);
 	hfi_mm_free(mm, t->b6);
+	hfi_mm_free(mm, t->eidx);
 	hfi_mm_free(mm, t->ghead);
 	hfi_mm_free(mm, t->gtail);
 	hfi_mm_free(mm, t->snext);
@@ -279,6 +294,58 @@ static uint16_t srv_weight(size_t n)
 	return r == 0 ? 1 : r;
 }
 
+static bool ip_same(const hfi_ip_t *a, const hfi_ip_t *b)
+{
+	return a->family == b->family && memcmp(a->addr, b->addr, ip_len(a)) == 0;
+}
+
+/* Entry i repeats an earlier one: same address (what = 0), same (target,
+ * port) (1) or same (target, address) (2).  Small lists are scanned, large
+ * ones go through the map.  *idx: the address's index in its family list. */
+static int seen(tmp_t *t, const entry_t *e, size_t n, size_t i, int what,
+		uint32_t newidx, uint32_t *idx)
+{
+	if (n <= 16) {
+		for (size_t j = 0; j < i; j++) {
+			bool same = what == 1 ? e[j].port != -1 && e[j].toff == e[i].toff &&
+						(uint16_t)e[j].port == (uint16_t)e[i].port
+				  : what == 2 ? e[j].port != -1 && e[j].toff == e[i].toff &&
+						ip_same(&e[j].ip, &e[i].ip)
+				  : ip_same(&e[j].ip, &e[i].ip);
+			if (same) {
+				if (idx != NULL)
+					*idx = t->eidx[j];
+				return 1;
+			}
+		}
+		if (idx != NULL)
+			*idx = newidx;
+		return 0;
+	}
+	uint8_t key[24];
+	size_t al = ip_len(&e[i].ip), kl;
+	uint16_t port = (uint16_t)e[i].port;
+	key[0] = (uint8_t)('0' + what);
+	memcpy(key + 1, &e[i].toff, 4);
+	if (what == 1) {
+		memcpy(key + 5, &port, 2);
+		kl = 7;
+	} else {
+		key[5] = e[i].ip.family;
+		memcpy(key + 6, e[i].ip.addr, al);
+		kl = 6 + al;
+		if (what == 0) /* addresses: not per target */
+			memset(key + 1, 0, 4);
+	}
+	uint32_t v = 0;
+	int r = hfi_k8s_bmap_add(&t->dd, key, kl, newidx, &v);
+	if (r < 0)
+		return r;
+	if (idx != NULL)
+		*idx = v;
+	return r == 0;
+}
+
 /*
  * What a list of CoreDNS msg.Service entries answers: A/AAAA (de-duplicated
  * by address), SRV (port -1 skipped, (target, port) once, weight over all
@@ -287,29 +354,27 @@ static uint16_t srv_weight(size_t n)
 static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t *c)
 {
 	hfi_k8s_index_t *ix = b->ix;
-	uint8_t key[24];
-	uint32_t v;
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->entries = n > 0;
 	if (n == 0)
 		return HF_EOK;
-	hfi_k8s_bmap_clear(&t->dd);
+	if (n > 16)
+		hfi_k8s_bmap_clear(&t->dd);
+	if (hfi_mm_grow(b->mm, (void **)&t->eidx, &t->ceidx, n, sizeof(uint32_t)) < 0)
+		return HF_ENOMEM;
 	t->n4 = t->n6 = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t al = ip_len(&e[i].ip);
 		if (al == 0)
 			continue;
-		key[0] = e[i].ip.family;
-		memcpy(key + 1, e[i].ip.addr, al);
-		uint32_t idx = (uint32_t)(al == 4 ? t->n4 / 4 : t->n6 / 16);
-		if ((r = hfi_k8s_bmap_add(&t->dd, key, 1 + al, idx, &v)) < 0)
-			return r;
-		if (r == 0)
-			continue;
 		uint8_t **buf = al == 4 ? &t->b4 : &t->b6;
 		size_t *len = al == 4 ? &t->n4 : &t->n6, *cap = al == 4 ? &t->c4 : &t->c6;
+		if ((r = seen(t, e, n, i, 0, (uint32_t)(*len / al), &t->eidx[i])) < 0)
+			return r;
+		if (r == 1)
+			continue;
 		if (hfi_mm_grow(b->mm, (void **)buf, cap, *len + al, 1) < 0)
 			return HF_ENOMEM;
 		memcpy(*buf + *len, e[i].ip.addr, al);
@@ -334,36 +399,26 @@ static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t 
 	for (size_t i = 0; i < n; i++) {
 		if (e[i].port == -1)
 			continue;
-		size_t al = ip_len(&e[i].ip);
 		uint16_t port = (uint16_t)e[i].port;
-		key[0] = 'S';
-		memcpy(key + 1, &e[i].toff, 4);
-		memcpy(key + 5, &port, 2);
-		if ((r = hfi_k8s_bmap_add(&t->dd, key, 7, 0, &v)) < 0)
+		if ((r = seen(t, e, n, i, 1, 0, NULL)) < 0)
 			return r;
-		if (r == 1) {
-			k8s_srv_t s = { .toff = e[i].toff, .tlen = e[i].tlen };
-			s.rdata[2] = (uint8_t)(weight >> 8);
-			s.rdata[3] = (uint8_t)weight;
-			s.rdata[4] = (uint8_t)(port >> 8);
-			s.rdata[5] = (uint8_t)port;
-			if ((r = srv_push(b, &s)) < 0)
+		if (r == 0) {
+			k8s_srv_t sv = { .toff = e[i].toff, .tlen = e[i].tlen };
+			sv.rdata[2] = (uint8_t)(weight >> 8);
+			sv.rdata[3] = (uint8_t)weight;
+			sv.rdata[4] = (uint8_t)(port >> 8);
+			sv.rdata[5] = (uint8_t)port;
+			if ((r = srv_push(b, &sv)) < 0)
 				return r;
 		}
+		size_t al = ip_len(&e[i].ip);
 		if (al == 0)
 			continue;
-		key[0] = 'G';
-		key[5] = e[i].ip.family;
-		memcpy(key + 6, e[i].ip.addr, al);
-		if ((r = hfi_k8s_bmap_add(&t->dd, key, 6 + al, 0, &v)) < 0)
+		if ((r = seen(t, e, n, i, 2, 0, NULL)) < 0)
 			return r;
-		if (r == 0)
+		if (r == 1)
 			continue;
-		uint8_t akey[17];
-		akey[0] = e[i].ip.family;
-		memcpy(akey + 1, e[i].ip.addr, al);
-		uint32_t idx = 0;
-		hfi_k8s_bmap_get(&t->dd, akey, 1 + al, &idx);
+		uint32_t idx = t->eidx[i];
 		k8s_glue_t g = { .toff = e[i].toff, .tlen = e[i].tlen, .family = e[i].ip.family,
 				 .aoff = al == 4 ? c->a_off + idx * 4 : c->aaaa_off + idx * 16 };
 		if ((r = hfi_k8s_glue_push(b, &g)) < 0)
@@ -374,22 +429,26 @@ static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t 
 	return HF_EOK;
 }
 
+static void content_set(k8s_node_t *n, const content_t *c)
+{
+	n->a_off = c->a_off;
+	n->a_n = c->a_n;
+	n->aaaa_off = c->aaaa_off;
+	n->aaaa_n = c->aaaa_n;
+	n->srv_i = c->srv_i;
+	n->srv_n = c->srv_n;
+	n->glue_i = c->glue_i;
+	n->glue_n = c->glue_n;
+	if (c->entries)
+		n->flags |= KF_ENTRIES;
+}
+
 static int node_emit(k8s_build_t *b, uint32_t koff, size_t klen, uint8_t kind,
 		     const content_t *c, uint8_t flags)
 {
 	k8s_node_t n = { .koff = koff, .klen = (uint16_t)klen, .kind = kind, .flags = flags };
-	if (c != NULL) {
-		n.a_off = c->a_off;
-		n.a_n = c->a_n;
-		n.aaaa_off = c->aaaa_off;
-		n.aaaa_n = c->aaaa_n;
-		n.srv_i = c->srv_i;
-		n.srv_n = c->srv_n;
-		n.glue_i = c->glue_i;
-		n.glue_n = c->glue_n;
-		if (c->entries)
-			n.flags |= KF_ENTRIES;
-	}
+	if (c != NULL)
+		content_set(&n, c);
 	return hfi_k8s_node_push(b, &n);
 }
 
@@ -593,7 +652,7 @@ static int slices_group(k8s_build_t *b, tmp_t *t)
 	if (b->cfg->noendpoints || n == 0)
 		return HF_EOK;
 	t->snext = hfi_mm_calloc(b->mm, n, sizeof(uint32_t));
-	if (t->snext == NULL)
+	if (t->snext == NULL || hfi_k8s_bmap_reserve(&t->sgmap, n) < 0)
 		return HF_ENOMEM;
 	t->csn = n;
 	for (size_t i = 0; i < n; i++) {
@@ -706,6 +765,36 @@ static int pkey_node(k8s_build_t *b, const pkey_t *k, const uint8_t *skey, size_
 	o += k->prl;
 	memcpy(key + o, skey, sklen);
 	return node_key(b, key, o + sklen, KN_PORT, c, 0);
+}
+
+/* A ClusterIP port: name and protocol in lower case ("" never matches a
+ * name longer than a label: nlen 0xFF). */
+static int port_push(k8s_build_t *b, const hfi_port_t *p)
+{
+	hfi_k8s_index_t *ix = b->ix;
+	const char *nm = p->name ? p->name : "", *pr = p->protocol ? p->protocol : "";
+	size_t nl = strlen(nm), pl = strlen(pr);
+	uint8_t buf[2 * HFI_LABEL_MAX];
+	k8s_port_t kp = { .port = p->port, .nlen = 0xFF, .plen = 0xFF };
+	size_t o = 0;
+	if (nl <= HFI_LABEL_MAX) {
+		for (size_t i = 0; i < nl; i++)
+			buf[o++] = lc((uint8_t)nm[i]);
+		kp.nlen = (uint8_t)nl;
+	}
+	if (pl <= HFI_LABEL_MAX) {
+		for (size_t i = 0; i < pl; i++)
+			buf[o++] = lc((uint8_t)pr[i]);
+		kp.plen = (uint8_t)pl;
+	}
+	int64_t off = hfi_k8s_arena_put(b, buf, o);
+	if (off < 0)
+		return (int)off;
+	kp.noff = (uint32_t)off;
+	if (hfi_mm_grow(b->mm, (void **)&ix->ports, &ix->ports_cap, ix->nports + 1, sizeof(kp)) < 0)
+		return HF_ENOMEM;
+	ix->ports[ix->nports++] = kp;
+	return HF_EOK;
 }
 
 /* Ready addresses of the service's slices, with interned SRV targets and
@@ -899,23 +988,23 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 		}
 		if ((r = clusterip_entries(b, t, svc, NULL, soff, sklen)) < 0)
 			return r;
-		size_t nbare = t->nent;
 		if ((r = emit(b, t, t->ent, t->nent, &bare)) < 0)
 			return r;
-		if ((r = node_emit(b, soff, sklen, KN_SERVICE, &bare, 0)) < 0)
-			return r;
+		/* the ports, for port names matched at query time */
+		k8s_node_t nd;
+		memset(&nd, 0, sizeof(nd));
+		nd.port_i = (uint32_t)b->ix->nports;
 		for (size_t p = 0; p < svc->nports; p++)
-			if ((r = pkey_add(b, t, svc->ports[p].name, svc->ports[p].protocol)) < 0)
+			if ((r = port_push(b, &svc->ports[p])) < 0)
 				return r;
-		for (size_t k = 0; k < t->npk; k++) {
-			content_t c = bare;
-			if ((r = clusterip_entries(b, t, svc, &t->pk[k], soff, sklen)) < 0)
-				return r;
-			if (t->nent != nbare && (r = emit(b, t, t->ent, t->nent, &c)) < 0)
-				return r;
-			if ((r = pkey_node(b, &t->pk[k], skey, sklen, &c)) < 0)
-				return r;
-		}
+		nd.port_n = (uint32_t)(b->ix->nports - nd.port_i);
+		content_set(&nd, &bare);
+		nd.koff = soff;
+		nd.klen = (uint16_t)sklen;
+		nd.kind = KN_SERVICE;
+		nd.flags |= KF_CLUSTERIP;
+		if ((r = hfi_k8s_node_push(b, &nd)) < 0)
+			return r;
 		return endpoint_nodes(b, t);
 	}
 	/* headless: nothing at all without a ready address */
@@ -1239,6 +1328,7 @@ void hfi_k8s_index_free(hfi_k8s_index_t *ix)
 	hfi_mm_free(m, ix->slots);
 	hfi_mm_free(m, ix->srvs);
 	hfi_mm_free(m, ix->glues);
+	hfi_mm_free(m, ix->ports);
 	hfi_mm_free(m, ix->zone_off);
 	hfi_mm_free(m, ix->zone_labels);
 	hfi_mm_free(m, ix->fall_off);

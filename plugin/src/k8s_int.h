@@ -31,16 +31,32 @@ enum k8s_kind {
 
 enum k8s_flag {
 	KF_ENTRIES = 1,  /* CoreDNS Records() returns at least one service */
-	KF_EXTERNAL = 2  /* ExternalName: cname_off/lcname_off are set */
+	KF_EXTERNAL = 2, /* ExternalName: cname_off/lcname_off are set */
+	KF_CLUSTERIP = 4 /* ClusterIP service: port_i/port_n list its ports */
 };
 
 #define K8S_PTR_KEY 0xFF
+
+/*
+ * Port names: a KN_PORT node exists for every (name, protocol), (name, *)
+ * and (*, protocol) key of a headless service's slice ports.  ClusterIP
+ * services have no port nodes: their ports are matched at query time
+ * (k8s_answer.c), which is cheap because every entry has the same target.
+ */
 
 typedef struct k8s_srv {
 	uint8_t rdata[6];  /* priority 0, weight, port (network order) */
 	uint16_t tlen;     /* target prefix length (labels, no root) */
 	uint32_t toff;     /* arena offset of the target prefix */
 } k8s_srv_t;
+
+/* A ClusterIP service port: lower-case name then protocol at noff. */
+typedef struct k8s_port {
+	uint32_t noff;
+	uint8_t nlen, plen;
+	uint16_t pad;
+	int32_t port;      /* -1: the no-port sentinel */
+} k8s_port_t;
 
 /* SRV/NS glue, NS names (family 0), PTR targets (full wire, tlen = len). */
 typedef struct k8s_glue {
@@ -63,6 +79,7 @@ typedef struct k8s_node {
 	uint32_t glue_i, glue_n;   /* glues[] */
 	uint32_t cname_off;        /* ExternalName target as written (FQDN wire) */
 	uint32_t lcname_off;       /* the same in lower case */
+	uint32_t port_i, port_n;   /* KF_CLUSTERIP: ports[] */
 } k8s_node_t;
 
 struct hfi_k8s_index {
@@ -78,6 +95,8 @@ struct hfi_k8s_index {
 	size_t nsrvs, srvs_cap;
 	k8s_glue_t *glues;
 	size_t nglues, glues_cap;
+	k8s_port_t *ports;
+	size_t nports, ports_cap;
 	/* zones (lower-case wire in the arena) */
 	size_t nzones;
 	uint32_t *zone_off;
@@ -120,6 +139,8 @@ int hfi_k8s_bmap_add(k8s_bmap_t *m, const void *key, size_t klen, uint32_t newva
 /* 1 found, 0 absent. */
 int hfi_k8s_bmap_get(const k8s_bmap_t *m, const void *key, size_t klen, uint32_t *val);
 void hfi_k8s_bmap_clear(k8s_bmap_t *m);
+/* Make room for n entries without rehashing. */
+int hfi_k8s_bmap_reserve(k8s_bmap_t *m, size_t n);
 void hfi_k8s_bmap_free(k8s_bmap_t *m);
 
 typedef struct k8s_build {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "holdfast.h"
 #include "manifest_int.h"
@@ -190,6 +191,9 @@ int hfi_manifest_load_glob(hfi_store_t *st, const char *pattern,
 	int gr = glob(pattern, 0, glob_errfunc, &g);
 	if (gr == GLOB_NOMATCH || (gr == 0 && g.gl_pathc == 0)) {
 		globfree(&g);
+		/* a file whose name merely looks like a pattern ("a[1].yaml") */
+		if (access(pattern, F_OK) == 0)
+			return hfi_manifest_load_file(st, pattern, opts, err, errlen);
 		set_err(err, errlen, pattern, "no files match");
 		return HF_ENOENT;
 	}

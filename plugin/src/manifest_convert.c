@@ -23,6 +23,28 @@ typedef struct desc {
 	const char *where;
 } desc_t;
 
+/* A field path, formatted only when an error is reported:
+ * a[i]b[j]c with nidx index parts. */
+typedef struct fld {
+	const char *a, *b, *c;
+	size_t i, j;
+	int nidx;
+} fld_t;
+
+#define F0(s) (&(fld_t){ .a = (s) })
+#define F1(s, x, t) (&(fld_t){ .a = (s), .i = (x), .b = (t), .nidx = 1 })
+#define F2(s, x, t, y, u) (&(fld_t){ .a = (s), .i = (x), .b = (t), .j = (y), .c = (u), .nidx = 2 })
+
+static void fld_fmt(const fld_t *f, char *buf, size_t len)
+{
+	if (f->nidx == 0)
+		snprintf(buf, len, "%s", f->a);
+	else if (f->nidx == 1)
+		snprintf(buf, len, "%s[%zu]%s", f->a, f->i, f->b);
+	else
+		snprintf(buf, len, "%s[%zu]%s[%zu]%s", f->a, f->i, f->b, f->j, f->c);
+}
+
 /* Printable, bounded rendering of untrusted text for messages. */
 static const char *show(const char *s, size_t len, char *buf, size_t buflen)
 {
@@ -39,13 +61,18 @@ static const char *show(const char *s, size_t len, char *buf, size_t buflen)
 	return buf;
 }
 
-static int fail(hfi_mf_ctx_t *c, const desc_t *d, const char *field, const char *fmt, ...)
+static int fail(hfi_mf_ctx_t *c, const desc_t *d, const fld_t *fl, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail(hfi_mf_ctx_t *c, const desc_t *d, const char *field, const char *fmt, ...)
+static int fail(hfi_mf_ctx_t *c, const desc_t *d, const fld_t *fl, const char *fmt, ...)
 {
 	if (c->err == NULL || c->errlen == 0)
 		return HF_EMANIFEST;
-	char nb[80], sb[80];
+	char nb[80], sb[80], fb[160];
+	const char *field = NULL;
+	if (fl != NULL) {
+		fld_fmt(fl, fb, sizeof(fb));
+		field = fb;
+	}
 	const char *name = d->name != NULL ? show(d->name, strlen(d->name), nb, sizeof(nb)) : "(no name)";
 	int n;
 	if (d->kind == NULL)
@@ -79,7 +106,7 @@ static const char *type_name(const hfi_yt_node_t *n)
 /* ---- typed access ------------------------------------------------------- */
 
 static int node_str(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *n,
-		    const char *field, const char **out)
+		    const fld_t *field, const char **out)
 {
 	*out = NULL;
 	if (hfi_yt_is_null(n))
@@ -93,13 +120,13 @@ static int node_str(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *n,
 }
 
 static int get_str(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *map,
-		   const char *key, const char *field, const char **out)
+		   const char *key, const fld_t *field, const char **out)
 {
 	return node_str(c, d, hfi_yt_get(map, key), field, out);
 }
 
 static int get_coll(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *map,
-		    const char *key, const char *field, uint8_t type, const hfi_yt_node_t **out)
+		    const char *key, const fld_t *field, uint8_t type, const hfi_yt_node_t **out)
 {
 	const hfi_yt_node_t *n = hfi_yt_get(map, key);
 	*out = NULL;
@@ -113,7 +140,7 @@ static int get_coll(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *map,
 }
 
 static int node_int(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *n,
-		    const char *field, long min, long max, long *out)
+		    const fld_t *field, long min, long max, long *out)
 {
 	char vb[80];
 	if (n->type != HFI_YT_SCALAR)
@@ -146,7 +173,7 @@ static int node_int(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *n,
 }
 
 static int node_bool(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *n,
-		     const char *field, bool *out)
+		     const fld_t *field, bool *out)
 {
 	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
 					   "on", "On", "ON", "y", "Y" };
@@ -249,7 +276,7 @@ static int get_labels(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *met
 {
 	const hfi_yt_node_t *l;
 	*out = (hfi_labels_t){ 0 };
-	int ret = get_coll(c, d, meta, "labels", "metadata.labels", HFI_YT_MAP, &l);
+	int ret = get_coll(c, d, meta, "labels", F0("metadata.labels"), HFI_YT_MAP, &l);
 	if (ret != HF_EOK || l == NULL || l->len == 0)
 		return ret;
 	ret = scratch(c, (void **)&c->kv, &c->kv_cap, l->len, sizeof(hfi_kv_t));
@@ -259,14 +286,18 @@ static int get_labels(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *met
 		const hfi_yt_node_t *k = l->u.kids[2 * i], *v = l->u.kids[2 * i + 1];
 		const char *ks, *vs;
 		if (k->type != HFI_YT_SCALAR)
-			return fail(c, d, "metadata.labels", "label key is %s", type_name(k));
-		ret = node_str(c, d, k, "metadata.labels", &ks);
+			return fail(c, d, F0("metadata.labels"), "label key is %s", type_name(k));
+		ret = node_str(c, d, k, F0("metadata.labels"), &ks);
 		if (ret != HF_EOK)
 			return ret;
-		char field[128], kb[64];
-		snprintf(field, sizeof(field), "metadata.labels.%s",
-			 ks ? show(ks, strlen(ks), kb, sizeof(kb)) : "");
-		ret = node_str(c, d, v, field, &vs);
+		if (v->type != HFI_YT_SCALAR || strlen(v->u.str) != v->len) {
+			/* the field name is only built for the message */
+			char field[128], kb[64];
+			snprintf(field, sizeof(field), "metadata.labels.%s",
+				 ks ? show(ks, strlen(ks), kb, sizeof(kb)) : "");
+			return node_str(c, d, v, F0(field), &vs);
+		}
+		ret = node_str(c, d, v, NULL, &vs);
 		if (ret != HF_EOK)
 			return ret;
 		c->kv[i].key = (char *)(ks ? ks : "");
@@ -286,31 +317,31 @@ static int get_meta(hfi_mf_ctx_t *c, desc_t *d, const hfi_yt_node_t *obj, bool n
 		    bool subdomain_name, meta_t *m)
 {
 	memset(m, 0, sizeof(*m));
-	int ret = get_coll(c, d, obj, "metadata", "metadata", HFI_YT_MAP, &m->node);
+	int ret = get_coll(c, d, obj, "metadata", F0("metadata"), HFI_YT_MAP, &m->node);
 	if (ret != HF_EOK)
 		return ret;
 	if (namespaced) {
-		ret = get_str(c, d, m->node, "namespace", "metadata.namespace", &m->ns);
+		ret = get_str(c, d, m->node, "namespace", F0("metadata.namespace"), &m->ns);
 		if (ret != HF_EOK)
 			return ret;
 		if (m->ns == NULL || *m->ns == '\0')
 			m->ns = "default";
 		d->ns = m->ns;
 	}
-	ret = get_str(c, d, m->node, "name", "metadata.name", &m->name);
+	ret = get_str(c, d, m->node, "name", F0("metadata.name"), &m->name);
 	if (ret != HF_EOK)
 		return ret;
 	if (m->name == NULL || *m->name == '\0')
-		return fail(c, d, "metadata.name", "missing");
+		return fail(c, d, F0("metadata.name"), "missing");
 	d->name = m->name;
 	char vb[80];
 	if (namespaced && !dns_label(m->ns, strlen(m->ns)))
-		return fail(c, d, "metadata.namespace", "invalid namespace name \"%s\" (must be an RFC 1123 label)",
+		return fail(c, d, F0("metadata.namespace"), "invalid namespace name \"%s\" (must be an RFC 1123 label)",
 			    show(m->ns, strlen(m->ns), vb, sizeof(vb)));
 	if (subdomain_name ? !dns_subdomain(m->name) : !dns_label(m->name, strlen(m->name)))
-		return fail(c, d, "metadata.name", "invalid name (must be an RFC 1123 %s)",
+		return fail(c, d, F0("metadata.name"), "invalid name (must be an RFC 1123 %s)",
 			    subdomain_name ? "subdomain" : "label");
-	ret = get_str(c, d, m->node, "resourceVersion", "metadata.resourceVersion", &m->rv);
+	ret = get_str(c, d, m->node, "resourceVersion", F0("metadata.resourceVersion"), &m->rv);
 	if (ret != HF_EOK)
 		return ret;
 	return get_labels(c, d, m->node, &m->labels);
@@ -335,13 +366,12 @@ static int put_result(hfi_mf_ctx_t *c, int ret)
 
 /* ports of a Service (port required, 1..65535) or a slice (nil = -1) */
 static int get_ports(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *parent,
-		     const char *prefix, bool service, size_t *nports)
+		     bool service, size_t *nports)
 {
 	const hfi_yt_node_t *seq;
-	char field[96];
+	const char *pf = service ? "spec.ports" : "ports";
 	*nports = 0;
-	snprintf(field, sizeof(field), "%sports", prefix);
-	int ret = get_coll(c, d, parent, "ports", field, HFI_YT_SEQ, &seq);
+	int ret = get_coll(c, d, parent, "ports", F0(pf), HFI_YT_SEQ, &seq);
 	if (ret != HF_EOK || seq == NULL || seq->len == 0)
 		return ret;
 	ret = scratch(c, (void **)&c->ports, &c->ports_cap, seq->len, sizeof(hfi_port_t));
@@ -350,34 +380,31 @@ static int get_ports(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *pare
 	for (size_t i = 0; i < seq->len; i++) {
 		const hfi_yt_node_t *p = seq->u.kids[i];
 		hfi_port_t *out = &c->ports[i];
-		snprintf(field, sizeof(field), "%sports[%zu]", prefix, i);
 		if (p->type != HFI_YT_MAP)
-			return fail(c, d, field, "expected a mapping, found %s", type_name(p));
+			return fail(c, d, F1(pf, i, ""), "expected a mapping, found %s", type_name(p));
 		const char *name, *proto;
-		snprintf(field, sizeof(field), "%sports[%zu].name", prefix, i);
-		ret = get_str(c, d, p, "name", field, &name);
+		ret = get_str(c, d, p, "name", F1(pf, i, ".name"), &name);
 		if (ret != HF_EOK)
 			return ret;
 		char vb[80];
 		if (name != NULL && *name != '\0' && !dns_label(name, strlen(name)))
-			return fail(c, d, field, "invalid port name \"%s\"", show(name, strlen(name), vb, sizeof(vb)));
-		snprintf(field, sizeof(field), "%sports[%zu].protocol", prefix, i);
-		ret = get_str(c, d, p, "protocol", field, &proto);
+			return fail(c, d, F1(pf, i, ".name"), "invalid port name \"%s\"",
+				    show(name, strlen(name), vb, sizeof(vb)));
+		ret = get_str(c, d, p, "protocol", F1(pf, i, ".protocol"), &proto);
 		if (ret != HF_EOK)
 			return ret;
 		if (proto == NULL || *proto == '\0')
 			proto = "TCP";
 		if (!valid_protocol(proto))
-			return fail(c, d, field, "unsupported protocol \"%s\" (TCP, UDP or SCTP)",
+			return fail(c, d, F1(pf, i, ".protocol"), "unsupported protocol \"%s\" (TCP, UDP or SCTP)",
 				    show(proto, strlen(proto), vb, sizeof(vb)));
-		snprintf(field, sizeof(field), "%sports[%zu].port", prefix, i);
 		const hfi_yt_node_t *pn = hfi_yt_get(p, "port");
 		long port = -1;
 		if (hfi_yt_is_null(pn)) {
 			if (service)
-				return fail(c, d, field, "missing");
+				return fail(c, d, F1(pf, i, ".port"), "missing");
 		} else {
-			ret = node_int(c, d, pn, field, service ? 1 : 0, 65535, &port);
+			ret = node_int(c, d, pn, F1(pf, i, ".port"), service ? 1 : 0, 65535, &port);
 			if (ret != HF_EOK)
 				return ret;
 		}
@@ -388,7 +415,7 @@ static int get_ports(hfi_mf_ctx_t *c, const desc_t *d, const hfi_yt_node_t *pare
 	return HF_EOK;
 }
 
-static int parse_ip(hfi_mf_ctx_t *c, const desc_t *d, const char *field, const char *text,
+static int parse_ip(hfi_mf_ctx_t *c, const desc_t *d, const fld_t *field, const char *text,
 		    hfi_ip_t *ip)
 {
 	if (hfi_ip_parse(text, ip) == HF_EOK)
@@ -420,29 +447,30 @@ static int conv_service(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 	if (!selected(c->opts->labels, &m.labels))
 		return HF_EOK;
 	const hfi_yt_node_t *spec;
-	ret = get_coll(c, d, obj, "spec", "spec", HFI_YT_MAP, &spec);
+	ret = get_coll(c, d, obj, "spec", F0("spec"), HFI_YT_MAP, &spec);
 	if (ret != HF_EOK)
 		return ret;
-	char vb[80], field[64];
+	char vb[80];
+	fld_t fl;
 	const char *type;
-	ret = get_str(c, d, spec, "type", "spec.type", &type);
+	ret = get_str(c, d, spec, "type", F0("spec.type"), &type);
 	if (ret != HF_EOK)
 		return ret;
 	if (type == NULL || *type == '\0')
 		type = "ClusterIP";
 	if (strcmp(type, "ClusterIP") != 0 && strcmp(type, "NodePort") != 0 &&
 	    strcmp(type, "LoadBalancer") != 0 && strcmp(type, "ExternalName") != 0)
-		return fail(c, d, "spec.type", "unsupported service type \"%s\"",
+		return fail(c, d, F0("spec.type"), "unsupported service type \"%s\"",
 			    show(type, strlen(type), vb, sizeof(vb)));
 	bool extname = strcmp(type, "ExternalName") == 0;
 
 	/* spec.clusterIPs, or [spec.clusterIP] when the list is empty */
 	const hfi_yt_node_t *ipseq;
-	ret = get_coll(c, d, spec, "clusterIPs", "spec.clusterIPs", HFI_YT_SEQ, &ipseq);
+	ret = get_coll(c, d, spec, "clusterIPs", F0("spec.clusterIPs"), HFI_YT_SEQ, &ipseq);
 	if (ret != HF_EOK)
 		return ret;
 	const char *cip;
-	ret = get_str(c, d, spec, "clusterIP", "spec.clusterIP", &cip);
+	ret = get_str(c, d, spec, "clusterIP", F0("spec.clusterIP"), &cip);
 	if (ret != HF_EOK)
 		return ret;
 	size_t nin = ipseq != NULL ? ipseq->len : 0;
@@ -454,12 +482,12 @@ static int conv_service(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 	for (size_t i = 0; i < (nin ? nin : 1); i++) {
 		const char *text = cip;
 		if (nin) {
-			snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
-			ret = node_str(c, d, ipseq->u.kids[i], field, &text);
+			fl = (fld_t){ .a = "spec.clusterIPs", .i = i, .b = "", .nidx = 1 };
+			ret = node_str(c, d, ipseq->u.kids[i], &fl, &text);
 			if (ret != HF_EOK)
 				return ret;
 		} else {
-			snprintf(field, sizeof(field), "spec.clusterIP");
+			fl = (fld_t){ .a = "spec.clusterIP" };
 		}
 		if (text == NULL || *text == '\0')
 			continue;
@@ -467,7 +495,7 @@ static int conv_service(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 			headless = true;
 			break;
 		}
-		ret = parse_ip(c, d, field, text, &c->ips[nips]);
+		ret = parse_ip(c, d, &fl, text, &c->ips[nips]);
 		if (ret != HF_EOK)
 			return ret;
 		nips++;
@@ -475,17 +503,17 @@ static int conv_service(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 
 	const char *ext = NULL;
 	if (extname) {
-		ret = get_str(c, d, spec, "externalName", "spec.externalName", &ext);
+		ret = get_str(c, d, spec, "externalName", F0("spec.externalName"), &ext);
 		if (ret != HF_EOK)
 			return ret;
 		if (ext == NULL || *ext == '\0')
-			return fail(c, d, "spec.externalName", "missing (required for type ExternalName)");
+			return fail(c, d, F0("spec.externalName"), "missing (required for type ExternalName)");
 		if (!host_name(ext))
-			return fail(c, d, "spec.externalName", "invalid host name \"%s\"",
+			return fail(c, d, F0("spec.externalName"), "invalid host name \"%s\"",
 				    show(ext, strlen(ext), vb, sizeof(vb)));
 	}
 	size_t nports;
-	ret = get_ports(c, d, spec, "spec.", true, &nports);
+	ret = get_ports(c, d, spec, true, &nports);
 	if (ret != HF_EOK)
 		return ret;
 	hfi_service_t s = {
@@ -509,83 +537,74 @@ static int conv_slice(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 		if (strcmp(m.labels.kv[i].key, "kubernetes.io/service-name") == 0)
 			svc = m.labels.kv[i].val;
 	const char *atype;
-	ret = get_str(c, d, obj, "addressType", "addressType", &atype);
+	ret = get_str(c, d, obj, "addressType", F0("addressType"), &atype);
 	if (ret != HF_EOK)
 		return ret;
 	bool fqdn = atype != NULL && strcmp(atype, "FQDN") == 0;
 	size_t nports;
-	ret = get_ports(c, d, obj, "", false, &nports);
+	ret = get_ports(c, d, obj, false, &nports);
 	if (ret != HF_EOK)
 		return ret;
 	const hfi_yt_node_t *eps;
-	ret = get_coll(c, d, obj, "endpoints", "endpoints", HFI_YT_SEQ, &eps);
+	ret = get_coll(c, d, obj, "endpoints", F0("endpoints"), HFI_YT_SEQ, &eps);
 	if (ret != HF_EOK)
 		return ret;
 	size_t na = 0;
-	char field[96], vb[80];
+	char vb[80];
 	for (size_t i = 0; eps != NULL && i < eps->len; i++) {
 		const hfi_yt_node_t *ep = eps->u.kids[i], *cond, *addrs, *tref, *topo;
-		snprintf(field, sizeof(field), "endpoints[%zu]", i);
 		if (ep->type != HFI_YT_MAP)
-			return fail(c, d, field, "expected a mapping, found %s", type_name(ep));
-		snprintf(field, sizeof(field), "endpoints[%zu].conditions", i);
-		ret = get_coll(c, d, ep, "conditions", field, HFI_YT_MAP, &cond);
+			return fail(c, d, F1("endpoints", i, ""), "expected a mapping, found %s", type_name(ep));
+		ret = get_coll(c, d, ep, "conditions", F1("endpoints", i, ".conditions"), HFI_YT_MAP, &cond);
 		if (ret != HF_EOK)
 			return ret;
 		bool ready = true; /* nil = ready */
 		const hfi_yt_node_t *rn = hfi_yt_get(cond, "ready");
 		if (!hfi_yt_is_null(rn)) {
-			snprintf(field, sizeof(field), "endpoints[%zu].conditions.ready", i);
-			ret = node_bool(c, d, rn, field, &ready);
+			ret = node_bool(c, d, rn, F1("endpoints", i, ".conditions.ready"), &ready);
 			if (ret != HF_EOK)
 				return ret;
 		}
 		if (!ready)
 			continue;
 		const char *host, *pod = NULL, *node, *zone;
-		snprintf(field, sizeof(field), "endpoints[%zu].hostname", i);
-		ret = get_str(c, d, ep, "hostname", field, &host);
+		ret = get_str(c, d, ep, "hostname", F1("endpoints", i, ".hostname"), &host);
 		if (ret != HF_EOK)
 			return ret;
 		if (host != NULL && *host == '\0')
 			host = NULL;
 		if (host != NULL && !dns_label(host, strlen(host)))
-			return fail(c, d, field, "invalid hostname \"%s\" (must be an RFC 1123 label)",
+			return fail(c, d, F1("endpoints", i, ".hostname"),
+				    "invalid hostname \"%s\" (must be an RFC 1123 label)",
 				    show(host, strlen(host), vb, sizeof(vb)));
-		snprintf(field, sizeof(field), "endpoints[%zu].targetRef", i);
-		ret = get_coll(c, d, ep, "targetRef", field, HFI_YT_MAP, &tref);
+		ret = get_coll(c, d, ep, "targetRef", F1("endpoints", i, ".targetRef"), HFI_YT_MAP, &tref);
 		if (ret != HF_EOK)
 			return ret;
-		snprintf(field, sizeof(field), "endpoints[%zu].targetRef.name", i);
-		ret = get_str(c, d, tref, "name", field, &pod);
+		ret = get_str(c, d, tref, "name", F1("endpoints", i, ".targetRef.name"), &pod);
 		if (ret != HF_EOK)
 			return ret;
-		snprintf(field, sizeof(field), "endpoints[%zu].topology", i);
-		ret = get_coll(c, d, ep, "topology", field, HFI_YT_MAP, &topo); /* v1beta1 */
+		ret = get_coll(c, d, ep, "topology", F1("endpoints", i, ".topology"), HFI_YT_MAP, &topo); /* v1beta1 */
 		if (ret != HF_EOK)
 			return ret;
-		snprintf(field, sizeof(field), "endpoints[%zu].nodeName", i);
-		ret = get_str(c, d, ep, "nodeName", field, &node);
+		ret = get_str(c, d, ep, "nodeName", F1("endpoints", i, ".nodeName"), &node);
 		if (ret != HF_EOK)
 			return ret;
 		if (node == NULL) {
-			snprintf(field, sizeof(field), "endpoints[%zu].topology", i);
-			ret = get_str(c, d, topo, "kubernetes.io/hostname", field, &node);
+			ret = get_str(c, d, topo, "kubernetes.io/hostname",
+				      F1("endpoints", i, ".topology"), &node);
 			if (ret != HF_EOK)
 				return ret;
 		}
-		snprintf(field, sizeof(field), "endpoints[%zu].zone", i);
-		ret = get_str(c, d, ep, "zone", field, &zone);
+		ret = get_str(c, d, ep, "zone", F1("endpoints", i, ".zone"), &zone);
 		if (ret != HF_EOK)
 			return ret;
 		if (zone == NULL) {
-			snprintf(field, sizeof(field), "endpoints[%zu].topology", i);
-			ret = get_str(c, d, topo, "topology.kubernetes.io/zone", field, &zone);
+			ret = get_str(c, d, topo, "topology.kubernetes.io/zone",
+				      F1("endpoints", i, ".topology"), &zone);
 			if (ret != HF_EOK)
 				return ret;
 		}
-		snprintf(field, sizeof(field), "endpoints[%zu].addresses", i);
-		ret = get_coll(c, d, ep, "addresses", field, HFI_YT_SEQ, &addrs);
+		ret = get_coll(c, d, ep, "addresses", F1("endpoints", i, ".addresses"), HFI_YT_SEQ, &addrs);
 		if (ret != HF_EOK)
 			return ret;
 		if (addrs == NULL || fqdn)
@@ -595,12 +614,11 @@ static int conv_slice(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 			return ret;
 		for (size_t j = 0; j < addrs->len; j++) {
 			const char *text;
-			snprintf(field, sizeof(field), "endpoints[%zu].addresses[%zu]", i, j);
-			ret = node_str(c, d, addrs->u.kids[j], field, &text);
+			ret = node_str(c, d, addrs->u.kids[j], F2("endpoints", i, ".addresses", j, ""), &text);
 			if (ret != HF_EOK)
 				return ret;
 			hfi_ep_addr_t *a = &c->addrs[na];
-			ret = parse_ip(c, d, field, text ? text : "", &a->ip);
+			ret = parse_ip(c, d, F2("endpoints", i, ".addresses", j, ""), text ? text : "", &a->ip);
 			if (ret != HF_EOK)
 				return ret;
 			a->hostname = (char *)host;
@@ -627,23 +645,23 @@ static int conv_pod(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, desc_t *d)
 	if (!selected(c->opts->labels, &m.labels))
 		return HF_EOK;
 	const hfi_yt_node_t *status;
-	ret = get_coll(c, d, obj, "status", "status", HFI_YT_MAP, &status);
+	ret = get_coll(c, d, obj, "status", F0("status"), HFI_YT_MAP, &status);
 	if (ret != HF_EOK)
 		return ret;
 	const char *phase, *ipt;
-	ret = get_str(c, d, status, "phase", "status.phase", &phase);
+	ret = get_str(c, d, status, "phase", F0("status.phase"), &phase);
 	if (ret != HF_EOK)
 		return ret;
-	ret = get_str(c, d, status, "podIP", "status.podIP", &ipt);
+	ret = get_str(c, d, status, "podIP", F0("status.podIP"), &ipt);
 	if (ret != HF_EOK)
 		return ret;
 	hfi_ip_t ip = { 0 };
 	if (ipt != NULL && *ipt != '\0') {
-		ret = parse_ip(c, d, "status.podIP", ipt, &ip);
+		ret = parse_ip(c, d, F0("status.podIP"), ipt, &ip);
 		if (ret != HF_EOK)
 			return ret;
 	}
-	/* the pod watch excludes these phases (field selector, spec 4.2) */
+	/* the pod watch excludes these phases (F2("endpoints", i, ".addresses", j, "") selector, spec 4.2) */
 	if (phase != NULL && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0 ||
 			      strcmp(phase, "Unknown") == 0))
 		return HF_EOK;
@@ -703,10 +721,10 @@ int hfi_mf_object(hfi_mf_ctx_t *c, const hfi_yt_node_t *obj, const char *where,
 	if (items != NULL && items->type == HFI_YT_SEQ)
 		return items->streamed ? HF_EOK : conv_list(c, obj, items, where, depth);
 	const char *kind, *api;
-	int ret = get_str(c, &d, obj, "kind", "kind", &kind);
+	int ret = get_str(c, &d, obj, "kind", F0("kind"), &kind);
 	if (ret != HF_EOK)
 		return ret;
-	ret = get_str(c, &d, obj, "apiVersion", "apiVersion", &api);
+	ret = get_str(c, &d, obj, "apiVersion", F0("apiVersion"), &api);
 	if (ret != HF_EOK)
 		return ret;
 	if (kind == NULL) {

@@ -21,7 +21,7 @@ void *hfi_mm_calloc(const hf_mm_t *mm, size_t n, size_t size)
 		return NULL;
 	void *p = hfi_mm_alloc(mm, n * size);
 	if (p != NULL)
-		memset(p, 0, n * size ? n * size : 1);
+		memset(p, 0, (n * size) != 0 ? n * size : 1);
 	return p;
 }
 

@@ -308,21 +308,23 @@ static void put32(pk_t *pk, uint32_t v)
 static void put_name(pk_t *pk, unsigned id, bool compress)
 {
 	const hfi_name_t *n = name_by_id(pk, id);
-	size_t len = nlen(n);
+	if (pk->ent == NULL) {
+		put(pk, n->pre, n->prelen);
+		put(pk, n->suf, n->suflen);
+		return;
+	}
 	uint8_t starts[128];
 	uint32_t hashes[128];
 	int k = name_scan(n, starts, hashes);
 	for (int i = 0; i < k; i++) {
-		if (pk->ent != NULL) {
-			const cm_ent_t *e = cm_find(pk, hashes[i], n, starts[i]);
-			if (e != NULL) {
-				if (compress) {
-					put16(pk, (uint16_t)(0xC000u | e->val));
-					return;
-				}
-			} else if (pk->off < CM_LIMIT) {
-				cm_insert(pk, hashes[i], id, starts[i], pk->off);
+		const cm_ent_t *e = cm_find(pk, hashes[i], n, starts[i]);
+		if (e != NULL) {
+			if (compress) {
+				put16(pk, (uint16_t)(0xC000u | e->val));
+				return;
 			}
+		} else if (pk->off < CM_LIMIT) {
+			cm_insert(pk, hashes[i], id, starts[i], pk->off);
 		}
 		uint8_t lab[HFI_LABEL_MAX + 1];
 		size_t ll = nb(n, starts[i]);
@@ -330,7 +332,6 @@ static void put_name(pk_t *pk, unsigned id, bool compress)
 			lab[j] = nb(n, starts[i] + j);
 		put(pk, lab, ll + 1);
 	}
-	(void)len;
 	uint8_t root = 0;
 	put(pk, &root, 1);
 }
@@ -387,11 +388,12 @@ static void put_rr(pk_t *pk, unsigned i, bool compress)
  * carries an extended error, the reply's own OPT with that option.
  * Returns the OPT's length; writes it when pk is not NULL.
  */
-static size_t opt_build(pk_t *pk, const hfi_query_t *q, const hfi_resp_t *r, uint16_t rcode)
+static size_t opt_build(pk_t *pk, const hfi_query_t *q, bool has_ede, uint16_t ede_code,
+			uint16_t rcode)
 {
 	size_t len = 11;
 	uint32_t ttl = (uint32_t)((rcode >> 4) & 0xFF) << 24;
-	if (r->has_ede)
+	if (has_ede)
 		ttl |= q->do_bit ? 0x8000u : 0;
 	else
 		ttl |= q->edns_flags & 0xFF00u;
@@ -404,12 +406,12 @@ static size_t opt_build(pk_t *pk, const hfi_query_t *q, const hfi_resp_t *r, uin
 	size_t rdpos = pk != NULL ? pk->off : 0;
 	if (pk != NULL)
 		put16(pk, 0);
-	if (r->has_ede) {
+	if (has_ede) {
 		len += 6;
 		if (pk != NULL) {
 			put16(pk, 15);
 			put16(pk, 2);
-			put16(pk, r->ede_code);
+			put16(pk, ede_code);
 		}
 	} else {
 		const uint8_t *o = q->opt_rdata;
@@ -528,10 +530,10 @@ int hfi_msg_pack(const hfi_query_t *q, const hfi_resp_t *r, uint8_t *out, size_t
 	}
 
 	uint16_t rcode = r->rcode;
-	bool opt = q->has_edns && !r->raw;
+	bool opt = q->has_edns;
 	if (!opt)
 		rcode &= 0xF; /* miekg would refuse to pack it; keep the low bits */
-	size_t optlen = opt ? opt_build(NULL, q, r, rcode) : 0;
+	size_t optlen = opt ? opt_build(NULL, q, r->has_ede, r->ede_code, rcode) : 0;
 	ulen += optlen;
 
 	/* compression map on the stack, sized for what this message can hold */
@@ -609,7 +611,7 @@ int hfi_msg_pack(const hfi_query_t *q, const hfi_resp_t *r, uint8_t *out, size_t
 		base += nsec[s];
 	}
 	if (opt)
-		opt_build(&pk, q, r, rcode);
+		opt_build(&pk, q, r->has_ede, r->ede_code, rcode);
 	if (pk.overflow)
 		return HF_ESPACE;
 	return (int)pk.off;
@@ -642,9 +644,13 @@ int hfi_msg_error(const hfi_query_t *q, int rcode, uint8_t *out, size_t cap)
 		uint8_t o[11] = { 0, 0, HFI_T_OPT, 0, 0, (uint8_t)(HFI_RCODE_BADVERS >> 4), 0, 0, 0, 0, 0 };
 		put(&pk, o, sizeof(o));
 	} else {
-		/* SetRcode reply written without the scrubber */
-		put_header(&pk, q->id, reply_flags(q) | (uint16_t)(rcode & 0xF), qd, 0, 0, 0);
+		/* errorAndMetricsFunc before the ScrubWriter: SetRcode +
+		 * SizeAndDo (the OPT echo), no truncation or compression */
+		bool opt = q->has_edns;
+		put_header(&pk, q->id, reply_flags(q) | (uint16_t)(rcode & 0xF), qd, 0, 0, opt ? 1 : 0);
 		put_question(&pk, false);
+		if (opt)
+			opt_build(&pk, q, false, 0, (uint16_t)rcode);
 	}
 	if (pk.overflow)
 		return HF_ESPACE;

@@ -69,9 +69,9 @@ typedef struct hfi_rr {
 typedef struct hfi_resp {
 	uint16_t rcode;        /* may be > 15 (extended, goes into OPT) */
 	bool aa, tc, ra;
-	bool raw;              /* bare miekg WriteMsg, no scrubber: no OPT, no
-	                        * truncation/compression (replies CoreDNS writes
-	                        * before wrapping the ScrubWriter) */
+	bool raw;              /* written without the ScrubWriter (CoreDNS's
+	                        * errorAndMetricsFunc before the wrap): OPT echo
+	                        * only, no truncation, no compression */
 	const char *plugin;    /* plugin that wrote the reply ("" = server) */
 	uint16_t nrr;
 	hfi_rr_t rr[HFI_RESP_MAX_RR]; /* any order of sections; the packer groups them */
@@ -99,7 +99,11 @@ int hfi_msg_pack(const hfi_query_t *q, const hfi_resp_t *r, uint8_t *out, size_t
 		 size_t maxsize);
 
 /* Bare replies for queries rejected before any plugin ran: FORMERR / NOTIMP
- * (header only, question copied when q->qname is set) and BADVERS (+OPT). */
+ * (miekg's reject path: the query's header with QR set, AA/Z cleared, opcode
+ * QUERY for FORMERR; the question only when q->qname is set; never an OPT),
+ * BADVERS (coredns edns.Version: question + OPT with UDP size 0 and
+ * extended rcode 1), any other rcode as errorAndMetricsFunc writes it
+ * before the ScrubWriter (SetRcode reply + the OPT echo). */
 int hfi_msg_error(const hfi_query_t *q, int rcode, uint8_t *out, size_t cap);
 
 #endif

@@ -124,12 +124,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		resp.rcode = HFI_RCODE_SERVFAIL;
 		n = hfi_msg_pack(&q, &resp, out, sizeof(out), 0);
 		check(n == 12);
+		n = hfi_msg_error(&q, HFI_RCODE_SERVFAIL, out, sizeof(out));
+		check(n == 12);
 		return 0;
 	}
+	n = hfi_msg_error(&q, HFI_RCODE_REFUSED, out, sizeof(out));
+	check_header(&q, out, n);
+	check(n == 12 + q.qname_len + 4 + (q.has_edns ? 11 : 0) || q.has_edns);
 
 	static const size_t sizes[] = { 0, 1, 512, 600, 1232, 1480, 4096, 65535 };
-	for (unsigned v = 0; v < 8; v++) {
-		build(&q, &resp, v + (size > 2 ? data[2] : 0));
+	for (unsigned v = 0; v < 2; v++) {
+		build(&q, &resp, v * 5 + (size > 2 ? data[2] : 0));
+		resp.raw = v == 1 && size > 3 && (data[3] & 1);
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			size_t limit = sizes[i];
 			if (limit == 0)
@@ -141,10 +147,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_header(&q, out, n);
 			uint16_t an = rd16(out + 6), ns = rd16(out + 8), ar = rd16(out + 10);
 			check(an + ns + ar <= resp.nrr + (q.has_edns ? 1 : 0));
-			if ((size_t)n > limit)
-				check(an == 0 && ns == 0 && ar == (q.has_edns ? 1 : 0));
 			bool dropped = an + ns + ar - (q.has_edns ? 1 : 0) < resp.nrr;
-			check(!dropped || (out[2] & 0x02) != 0);
+			if (resp.raw) {
+				check(!dropped);
+			} else {
+				if ((size_t)n > limit)
+					check(an == 0 && ns == 0 && ar == (q.has_edns ? 1 : 0));
+				check(!dropped || (out[2] & 0x02) != 0);
+			}
 			/* too small a buffer is an error, never an overrun */
 			check(hfi_msg_pack(&q, &resp, out, (size_t)n - 1, sizes[i]) == HF_ESPACE);
 		}

@@ -12,7 +12,7 @@ from pathlib import Path
 import harness
 from harness import CFG, DATA
 
-TEST_TIMEOUT = 120
+TEST_TIMEOUT = 180
 
 BASE_FILES = ("cluster.yaml",)
 
@@ -264,10 +264,11 @@ def _run_case(t, name, text, line, wording, extra, conf_rel=None):
         (d / conf_rel).write_text(text)
         rel = conf_rel
     port = harness.free_port()
-    rc, out, err = harness.run_holdfast(["-conf", rel, "-dns.port", str(port)], cwd=d)
+    rc, out, err = harness.run_holdfast(["-conf", rel, "-dns.port", str(port)], cwd=d,
+                                        timeout=4.0)
     problems = []
     if rc is None:
-        problems.append("still running after 5 s (killed): the error was not fatal")
+        problems.append("still running after 4 s (killed): the error was not fatal")
     elif rc != 1:
         problems.append(f"exit status {rc}, want 1")
     loc = re.compile(r"^" + re.escape(rel) + r":(\d+):(\d+): \S.*$", re.M)
@@ -309,7 +310,8 @@ cluster.local {{
 """
         d, rel = _setup(name, text, extra)
         port = harness.free_port()
-        rc, out, err = harness.run_holdfast(["-conf", rel, "-dns.port", str(port)], cwd=d)
+        rc, out, err = harness.run_holdfast(["-conf", rel, "-dns.port", str(port)], cwd=d,
+                                        timeout=4.0)
         problems = []
         if rc != 1:
             problems.append(f"exit status {rc}, want 1")

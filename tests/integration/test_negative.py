@@ -109,8 +109,9 @@ def test_table_endpoints_ports_length(t):
     nx(t, s, "2001-db8-1-." + S("nohost", "shop"), "AAAA")  # needs the 0
     nx(t, s, "10-244-1-20." + S("db", "data"), "A")       # has hostname db-0
     nx(t, s, "db-0." + S("web", "shop"), "A")             # other service's host
-    # 64-char pod names are never endpoint names
-    nx(t, s, "pod-" + "a" * 60 + "." + S("podnamed", "shop"), "A")
+    # without endpoint_pod_names a pod name is not an endpoint name
+    nx(t, s, "pod-" + "b" * 59 + "." + S("podnamed", "shop"), "A")
+    nx(t, s, "web-7d9f8b6c5d-abcde." + S("web", "shop"), "A")
     # no such port / protocol -> NXDOMAIN (row 11)
     w = S("web", "shop")
     nx(t, s, "_http._udp." + w, "SRV")

@@ -315,7 +315,7 @@ static void test_reverse(void **state)
 	assert_false(hfi_k8s_reverse_addr(W("0.0.d.f.ip6.arpa."), &ip));
 	/* an IPv4-mapped address under ip6.arpa is the IPv4 address */
 	assert_true(hfi_k8s_reverse_addr(
-		W("a.0.0.0.0.6.0.a.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa."), &ip));
+		W("a.0.0.0.0.6.a.0.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa."), &ip));
 	assert_int_equal(ip.family, 4);
 	assert_memory_equal(ip.addr, "\12\140\0\12", 4);
 	/* a non-hex character */

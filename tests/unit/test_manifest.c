@@ -582,6 +582,14 @@ static void test_files_and_globs(void **state)
 	snprintf(want, sizeof(want), "%s: no files match", pat);
 	assert_string_equal(err, want);
 
+	/* a literal file name that looks like a pattern */
+	char p4[256];
+	snprintf(p4, sizeof(p4), "%s/x[1].yaml", dir);
+	assert_int_equal(write_file(p4, "kind: Namespace\nmetadata: {name: lit}\n"), 0);
+	assert_int_equal(hfi_manifest_load_glob(st, p4, &all_opts, err, sizeof(err)), 1);
+	assert_non_null(hfi_store_namespace(st, "lit"));
+	unlink(p4);
+
 	snprintf(pat, sizeof(pat), "%s/missing.yaml", dir);
 	assert_int_equal(hfi_manifest_load_glob(st, pat, &all_opts, err, sizeof(err)), HF_ENOENT);
 	snprintf(want, sizeof(want), "%s: No such file or directory", pat);

@@ -225,14 +225,20 @@ static void test_option_echo(void **state)
 	assert_int_equal(n, 29);
 	assert_memory_equal(out + 2, "\x81\x03", 2);
 
-	/* raw: no OPT even though the query had one */
-	QUERY(&m, &q, 0x0100, QN_EXAMPLE, HFI_T_A, 1232, 0, NULL, 0, false, 4);
+	/* raw (no ScrubWriter): the OPT is echoed, nothing is truncated */
+	QUERY(&m, &q, 0x0100, QN_EXAMPLE, HFI_T_A, 1232, 0x8000, NULL, 0, false, 4);
 	hfi_resp_reset(r);
 	r->raw = true;
 	r->rcode = HFI_RCODE_REFUSED;
 	n = hfi_msg_pack(&q, r, out, sizeof(out), 0);
-	assert_int_equal(n, 29);
-	assert_memory_equal(out, "\x12\x34\x81\x05\x00\x01\x00\x00\x00\x00\x00\x00", 12);
+	assert_int_equal(n, 29 + 11);
+	assert_memory_equal(out, "\x12\x34\x81\x05\x00\x01\x00\x00\x00\x00\x00\x01", 12);
+	assert_memory_equal(out + 29, "\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00", 11);
+	for (int i = 0; i < 100; i++)
+		add_a(r, HFI_SEC_ANSWER, hfi_name_wire(q.qname), 5, (uint8_t)i);
+	n = hfi_msg_pack(&q, r, out, sizeof(out), 0);
+	assert_int_equal(n, 29 + 100 * 27 + 11); /* 2740 > 1232, uncompressed */
+	ldns_ok(out, (size_t)n, 100, 0, 0, false, HFI_RCODE_REFUSED, true);
 	free(r);
 }
 
@@ -587,10 +593,15 @@ static void test_errors(void **state)
 	assert_memory_equal(out, bv, sizeof(bv) - 1);
 	ldns_ok(out, (size_t)n, 0, 0, 0, false, 0, true);
 
-	/* other rcodes: a bare SetRcode reply */
+	/* other rcodes: SetRcode reply + the OPT echo (DO kept) */
 	n = hfi_msg_error(&q, HFI_RCODE_SERVFAIL, out, sizeof(out));
+	assert_int_equal(n, 12 + 17 + 11);
+	assert_memory_equal(out, "\x12\x34\x81\x12\x00\x01\x00\x00\x00\x00\x00\x01", 12);
+	assert_memory_equal(out + 29, "\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00", 11);
+	QUERY(&m, &q, 0x0000, QN_EXAMPLE, HFI_T_A, -1, 0, NULL, 0, false, 4);
+	n = hfi_msg_error(&q, HFI_RCODE_REFUSED, out, sizeof(out));
 	assert_int_equal(n, 12 + 17);
-	assert_memory_equal(out, "\x12\x34\x81\x12\x00\x01\x00\x00\x00\x00\x00\x00", 12);
+	assert_memory_equal(out, "\x12\x34\x80\x05\x00\x01\x00\x00\x00\x00\x00\x00", 12);
 
 	/* too small an output buffer */
 	assert_int_equal(hfi_msg_error(&q, HFI_RCODE_BADVERS, out, 30), HF_ESPACE);
