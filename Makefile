@@ -60,7 +60,7 @@ $(B)/ldns-check: tests/tools/ldns_check.c
 # unit tests link the static library so hfi_ internals are reachable
 $(B)/unit/%: tests/unit/%.c $(B)/libholdfast.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka $(LIB_LIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka -lldns $(LIB_LIBS)
 
 $(B)/asan/obj/%.o: plugin/src/%.c $(wildcard plugin/src/*.h) plugin/include/holdfast.h
 	@mkdir -p $(@D)
@@ -72,7 +72,7 @@ $(B)/asan/libholdfast.a: $(ASAN_LIB_OBJ)
 
 $(B)/asan/unit/%: tests/unit/%.c $(B)/asan/libholdfast.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(B)/asan/libholdfast.a -lcmocka $(LIB_LIBS)
+	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(B)/asan/libholdfast.a -lcmocka -lldns $(LIB_LIBS)
 
 # fuzz harnesses: gcc replay build (tests/fuzz/main.c feeds each corpus file)
 $(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/main.c $(B)/asan/libholdfast.a

@@ -56,6 +56,10 @@ static int selector_opt(hfi_disp_t *d, char **dst, const char *what)
 		return hfi_d_oom(d);
 	char msg[512] = "";
 	hfi_selector_t *sel = hfi_selector_parse(text, MM(d), msg, sizeof(msg));
+	if (sel == NULL && strcmp(msg, "out of memory") == 0) {
+		hfi_mm_free(MM(d), text);
+		return hfi_d_oom(d);
+	}
 	if (sel == NULL) {
 		int ret = hfi_d_plainf(d, "unable to parse %s selector value: '%s': %s", what, text,
 				       msg[0] ? msg : "invalid selector");

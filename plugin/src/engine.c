@@ -139,6 +139,9 @@ static int add_route(hf_engine_t *e, const char *addr, uint16_t port, const char
 	hfi_listener_t *l = listener_for(e, addr, port);
 	if (l == NULL)
 		return HF_ENOMEM;
+	const hfi_block_t *b = &e->cfg->blocks[bi];
+	if (b->nforward > 0 || b->has_chaos)
+		l->any_class = true;
 	hfi_route_t *r = realloc(l->routes, (l->nroutes + 1) * sizeof(*r));
 	if (r == NULL)
 		return HF_ENOMEM;

@@ -31,6 +31,19 @@ static int bare(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *out
 	return pack(w, out, cap, outlen);
 }
 
+/* Replies written before any plugin: FORMERR, NOTIMP, BADVERS, SERVFAIL
+ * for a question-less query. */
+static int reject(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *outlen)
+{
+	int n = hfi_msg_error(&w->q, rcode, out, cap);
+	if (n < 0)
+		return HF_DROP;
+	*outlen = (size_t)n;
+	atomic_fetch_add_explicit(&w->e->counters.rcodes[rcode < 23 ? rcode : 23], 1,
+				  memory_order_relaxed);
+	return HF_ANSWER;
+}
+
 /* Longest zone match; DS climbs to the shortest non-root match. */
 static const hfi_route_t *route(const hfi_listener_t *l, const hfi_query_t *q)
 {
@@ -93,36 +106,34 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 		q->family = client->sa_family == AF_INET6 ? 6 : 4;
 	atomic_fetch_add_explicit(&e->counters.requests[tcp][q->family == 6], 1,
 				  memory_order_relaxed);
-	switch (st) {
-	case HFI_Q_OK:
-		break;
-	case HFI_Q_DROP:
+	if (st == HFI_Q_DROP || (st != HFI_Q_OK && st != HFI_Q_BADVERS && st != HFI_Q_FORMERR &&
+				  st != HFI_Q_NOTIMP)) {
 		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
 		return HF_DROP;
-	case HFI_Q_BADVERS:
-	case HFI_Q_FORMERR:
-	case HFI_Q_NOTIMP: {
-		int rc = st == HFI_Q_BADVERS ? HFI_RCODE_BADVERS
-			 : st == HFI_Q_NOTIMP ? HFI_RCODE_NOTIMP : HFI_RCODE_FORMERR;
-		int n = hfi_msg_error(q, rc, out, cap);
-		if (n < 0)
-			return HF_DROP;
-		*outlen = (size_t)n;
-		atomic_fetch_add_explicit(&e->counters.rcodes[rc < 23 ? rc : 23], 1,
-					  memory_order_relaxed);
-		return HF_ANSWER;
 	}
-	default:
-		return HF_DROP;
+	if (st == HFI_Q_FORMERR || st == HFI_Q_NOTIMP)
+		return reject(w, st == HFI_Q_NOTIMP ? HFI_RCODE_NOTIMP : HFI_RCODE_FORMERR, out, cap,
+			      outlen);
+	/* CoreDNS's ServeDNS order: no question -> SERVFAIL; a class other
+	 * than IN on a server without chaos/forward -> REFUSED (before the
+	 * scrub writer); then the EDNS version check. */
+	if (q->qname == NULL)
+		return reject(w, HFI_RCODE_SERVFAIL, out, cap, outlen);
+	if (q->qclass != HFI_C_IN && !e->listeners[listener].any_class) {
+		hfi_resp_reset(&w->resp);
+		w->resp.rcode = HFI_RCODE_REFUSED;
+		w->resp.plugin = "";
+		w->resp.raw = true;
+		return pack(w, out, cap, outlen);
 	}
+	if (st == HFI_Q_BADVERS)
+		return reject(w, HFI_RCODE_BADVERS, out, cap, outlen);
 
 	const hfi_route_t *r = route(&e->listeners[listener], q);
 	if (r == NULL)
 		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
 	const hfi_block_t *b = &e->cfg->blocks[r->block];
 	if (b->nplugins == 0)
-		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
-	if (q->qclass != HFI_C_IN && b->nforward == 0 && !b->has_chaos)
 		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
 
 	for (size_t i = 0; i < b->nplugins; i++) {

@@ -43,6 +43,7 @@ typedef struct hfi_listener {
 	hfi_route_t *routes;
 	size_t nroutes;
 	char server[96];        /* metrics label, "dns://:53" */
+	bool any_class;         /* a block here has forward or chaos: classes other than IN pass */
 } hfi_listener_t;
 
 /* Counters a worker keeps; summed on read. */

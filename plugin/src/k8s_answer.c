@@ -38,6 +38,10 @@ typedef struct lk {
 	hfi_ip_t ip;           /* ST_POD (pods insecure) */
 	const uint8_t *pre;    /* ST_POD: "IP.NS.pod" labels of the name */
 	size_t prelen;
+	/* a port name of a ClusterIP service (node = the service) */
+	bool cip_port;
+	uint32_t nmatch;       /* ports matching */
+	hfi_k8s_label_t port, proto;
 } lk_t;
 
 static const uint8_t ns_dns[] = "\2ns\3dns";
@@ -89,6 +93,24 @@ static bool falls_through(const hfi_k8s_index_t *ix, const hfi_query_t *q)
 
 /* ---- lookups -------------------------------------------------------------- */
 
+static bool label_eq(const uint8_t *a, uint8_t alen, const hfi_k8s_label_t *l)
+{
+	return alen == l->len && memcmp(a, l->p, alen) == 0;
+}
+
+/* matchPortAndProtocol: empty query labels match anything */
+static bool port_match(const hfi_k8s_index_t *ix, const k8s_port_t *p,
+		       const hfi_k8s_label_t *port, const hfi_k8s_label_t *proto)
+{
+	const uint8_t *s = ix->arena + p->noff;
+	size_t nl = p->nlen == 0xFF ? 0 : p->nlen;
+	if (port->len != 0 && (p->nlen == 0xFF || !label_eq(s, p->nlen, port)))
+		return false;
+	if (proto->len != 0 && (p->plen == 0xFF || !label_eq(s + nl, p->plen, proto)))
+		return false;
+	return true;
+}
+
 /* CoreDNS Records(): parse, namespace, findServices / findPods. */
 static void lookup_records(const actx_t *c, const uint8_t *lname, lk_t *o)
 {
@@ -126,18 +148,33 @@ static void lookup_records(const actx_t *c, const uint8_t *lname, lk_t *o)
 	case HFI_K8S_N_PORT:
 		if (nm.port.len == 0 && nm.proto.len == 0) {
 			n = hfi_k8s_find(ix, key, klen); /* both wild: the service */
-		} else {
-			uint8_t buf[HFI_DNAME_MAX + 2];
-			size_t b = 0;
-			buf[b++] = nm.port.len;
-			memcpy(buf + b, nm.port.p, nm.port.len);
-			b += nm.port.len;
-			buf[b++] = nm.proto.len;
-			memcpy(buf + b, nm.proto.p, nm.proto.len);
-			b += nm.proto.len;
-			memcpy(buf + b, key, klen); /* b + klen <= 255: a suffix of lname */
-			n = hfi_k8s_find(ix, buf, b + klen);
+			break;
 		}
+		/* headless: a precomputed port node */
+		uint8_t buf[HFI_DNAME_MAX + 2];
+		size_t b = 0;
+		buf[b++] = nm.port.len;
+		memcpy(buf + b, nm.port.p, nm.port.len);
+		b += nm.port.len;
+		buf[b++] = nm.proto.len;
+		memcpy(buf + b, nm.proto.p, nm.proto.len);
+		b += nm.proto.len;
+		memcpy(buf + b, key, klen); /* b + klen <= 255: a suffix of lname */
+		n = hfi_k8s_find(ix, buf, b + klen);
+		if (n != NULL)
+			break;
+		/* ClusterIP: match the service's ports now */
+		n = hfi_k8s_find(ix, key, klen);
+		if (n == NULL || !(n->flags & KF_CLUSTERIP))
+			return;
+		o->port = nm.port;
+		o->proto = nm.proto;
+		o->nmatch = 0;
+		for (uint32_t i = 0; i < n->port_n; i++)
+			o->nmatch += port_match(ix, &ix->ports[n->port_i + i], &nm.port, &nm.proto);
+		if (o->nmatch == 0)
+			return; /* no such port: NXDOMAIN */
+		o->cip_port = true;
 		break;
 	case HFI_K8S_N_PODIP: {
 		if (ix->pods == HFI_PODS_DISABLED)
@@ -177,6 +214,15 @@ static void lookup_services(const actx_t *c, const uint8_t *lname, lk_t *o)
 }
 
 /* ---- records -------------------------------------------------------------- */
+
+/* floor(100 / N) as CoreDNS computes it (float64), at least 1 */
+static uint16_t srv_weight(size_t n)
+{
+	double w = 100.0 / (double)(100.0 * (double)n);
+	w *= 100.0;
+	uint16_t r = (uint16_t)w;
+	return r == 0 ? 1 : r;
+}
 
 static hfi_rr_t *add(const actx_t *c, enum hfi_section sec, uint16_t type, uint32_t ttl)
 {
@@ -333,6 +379,75 @@ static int ans_addr(const actx_t *c, uint16_t qtype)
 	return resolve ? R_RESOLVE : R_ANSWER;
 }
 
+/*
+ * SRV for _port._proto of a ClusterIP service: entries = matching ports x
+ * ClusterIPs, all with the service as target, so the SRV records are the
+ * distinct matching port numbers and the glue is the service's addresses.
+ */
+static int srv_cip_port(const actx_t *c, const lk_t *lk)
+{
+	const hfi_k8s_index_t *ix = c->ix;
+	const k8s_node_t *n = lk->node;
+	uint32_t nips = n->a_n + n->aaaa_n;
+	int got = 0;
+	if (nips == 0 || !fits(c, n->klen))
+		return R_NODATA;
+	uint16_t weight = srv_weight((size_t)lk->nmatch * nips);
+	uint64_t bits[65536 / 64]; /* seen port numbers, many-port services */
+	bool bits_clear = false;
+	hfi_name_t target = hfi_name_join(ix->arena + n->koff, n->klen, c->zone_q);
+	uint8_t *rd = NULL;
+	for (uint32_t i = 0; i < n->port_n; i++) {
+		const k8s_port_t *p = &ix->ports[n->port_i + i];
+		if (p->port == -1 || !port_match(ix, p, &lk->port, &lk->proto))
+			continue;
+		uint16_t pn = (uint16_t)p->port;
+		bool dup = false;
+		if (n->port_n <= 32) {
+			/* the earlier matching ports with this number */
+			for (uint32_t j = 0; j < i && !dup; j++) {
+				const k8s_port_t *q = &ix->ports[n->port_i + j];
+				dup = q->port != -1 && (uint16_t)q->port == pn &&
+				      port_match(ix, q, &lk->port, &lk->proto);
+			}
+		} else {
+			if (!bits_clear) {
+				memset(bits, 0, sizeof(bits));
+				bits_clear = true;
+			}
+			dup = (bits[pn >> 6] >> (pn & 63)) & 1;
+			bits[pn >> 6] |= 1ull << (pn & 63);
+		}
+		if (dup)
+			continue;
+		uint8_t d[6] = { 0, 0, (uint8_t)(weight >> 8), (uint8_t)weight, (uint8_t)(pn >> 8),
+				 (uint8_t)pn };
+		if ((rd = hfi_resp_keep(c->resp, d, 6)) == NULL) {
+			c->resp->tc = true;
+			break;
+		}
+		hfi_rr_t *rr = add(c, HFI_SEC_ANSWER, HFI_T_SRV, ix->ttl);
+		if (rr == NULL)
+			break;
+		rr->owner = c->owner;
+		rr->rdata = rd;
+		rr->rdlen = 6;
+		rr->name1 = target;
+		got++;
+	}
+	for (uint32_t i = 0; i < n->glue_n && got > 0; i++) {
+		const k8s_glue_t *g = &ix->glues[n->glue_i + i];
+		hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, g->family == 4 ? HFI_T_A : HFI_T_AAAA,
+				   ix->ttl);
+		if (rr == NULL)
+			break;
+		rr->owner = target;
+		rr->rdata = ix->arena + g->aoff;
+		rr->rdlen = g->family == 4 ? 4 : 16;
+	}
+	return got > 0 ? R_ANSWER : R_NODATA;
+}
+
 static int ans_srv(const actx_t *c)
 {
 	const hfi_k8s_index_t *ix = c->ix;
@@ -358,6 +473,8 @@ static int ans_srv(const actx_t *c)
 	if (lk.st != ST_NODE || (lk.node->flags & KF_EXTERNAL))
 		return R_NODATA;
 	const k8s_node_t *n = lk.node;
+	if (lk.cip_port)
+		return srv_cip_port(c, &lk);
 	for (uint32_t i = 0; i < n->srv_n; i++) {
 		const k8s_srv_t *s = &ix->srvs[n->srv_i + i];
 		if (!fits(c, s->tlen))

@@ -912,13 +912,11 @@ static int headless_entries(k8s_build_t *b, tmp_t *t, const pkey_t *k)
 }
 
 static int clusterip_entries(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc,
-			     const pkey_t *k, uint32_t soff, size_t sklen)
+			     uint32_t soff, size_t sklen)
 {
 	int r;
 	t->nent = 0;
 	for (size_t p = 0; p < svc->nports; p++) {
-		if (k != NULL && !pkey_match(k, &svc->ports[p]))
-			continue;
 		for (size_t i = 0; i < svc->nips; i++)
 			if ((r = ent_push(b, t, &svc->ips[i], svc->ports[p].port, soff,
 					  (uint16_t)sklen)) < 0)
@@ -986,7 +984,7 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 			if (!any)
 				return HF_EOK;
 		}
-		if ((r = clusterip_entries(b, t, svc, NULL, soff, sklen)) < 0)
+		if ((r = clusterip_entries(b, t, svc, soff, sklen)) < 0)
 			return r;
 		if ((r = emit(b, t, t->ent, t->nent, &bare)) < 0)
 			return r;

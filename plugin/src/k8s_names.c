@@ -221,6 +221,8 @@ int hfi_k8s_pod_ip(const uint8_t *label, size_t len, hfi_ip_t *ip)
 bool hfi_k8s_default_ns(const uint8_t *lname, const uint8_t *zone_q)
 {
 	char name[HFI_DNAME_MAX + 2], zone[HFI_DNAME_MAX + 2];
+	if (memcmp(lname, "\2ns\3dns", 7) != 0)
+		return false; /* the text cannot start with "ns.dns." */
 	size_t nl = hfi_k8s_wire_text(lname, name);
 	size_t zl = hfi_k8s_wire_text(zone_q, zone);
 	if (nl < 7 || memcmp(name, "ns.dns.", 7) != 0)

@@ -130,37 +130,32 @@ typedef struct ptarget {
 } ptarget_t;
 
 typedef struct ptmp {
-	k8s_bmap_t ipmap, names;
+	k8s_bmap_t ipmap;
 	pgroup_t *g;
 	size_t ng, cg;
 	ptarget_t *t;
 	size_t nt, ct;
 } ptmp_t;
 
-/* prefix text + the primary zone, interned in the arena */
-static int target(k8s_build_t *b, ptmp_t *p, const char *text, size_t tl, uint32_t *toff,
-		  uint16_t *tlen)
+/* prefix text + the primary zone, as a full wire name in w */
+static size_t target(const k8s_build_t *b, const char *text, size_t tl, uint8_t *w, size_t cap)
 {
 	const uint8_t *zone = b->ix->arena + b->ix->primary_off;
 	size_t zl = hfi_dname_len(zone);
-	uint8_t w[2 * HFI_DNAME_MAX + 2];
-	int n = hfi_k8s_text_labels(text, tl, w, sizeof(w));
+	int n = hfi_k8s_text_labels(text, tl, w, cap);
 	if (n < 0 || (size_t)n + zl > HFI_DNAME_MAX)
 		return 0;
 	memcpy(w + n, zone, zl);
-	size_t len = (size_t)n + zl;
-	uint32_t v;
-	if (!hfi_k8s_bmap_get(&p->names, w, len, &v)) {
-		int64_t off = hfi_k8s_arena_put(b, w, len);
-		if (off < 0)
-			return (int)off;
-		int r = hfi_k8s_bmap_add(&p->names, w, len, (uint32_t)off, &v);
-		if (r < 0)
-			return r;
-	}
-	*toff = v;
-	*tlen = (uint16_t)len;
-	return 1;
+	return (size_t)n + zl;
+}
+
+static int target_put(k8s_build_t *b, const uint8_t *w, size_t len, uint32_t *toff)
+{
+	int64_t off = hfi_k8s_arena_put(b, w, len);
+	if (off < 0)
+		return (int)off;
+	*toff = (uint32_t)off;
+	return HF_EOK;
 }
 
 static int group(k8s_build_t *b, ptmp_t *p, const hfi_ip_t *ip, bool cluster, uint32_t *gi)
@@ -178,16 +173,23 @@ static int group(k8s_build_t *b, ptmp_t *p, const hfi_ip_t *ip, bool cluster, ui
 	return 2;
 }
 
-static int append(k8s_build_t *b, ptmp_t *p, uint32_t gi, uint32_t toff, uint16_t tlen)
+/* Append a target to the IP's list unless the same name is there. */
+static int append(k8s_build_t *b, ptmp_t *p, uint32_t gi, const uint8_t *w, size_t len,
+		  uint32_t toff)
 {
 	pgroup_t *g = &p->g[gi];
-	for (uint32_t i = g->head; i != NONE; i = p->t[i].next)
-		if (p->t[i].toff == toff)
-			return HF_EOK; /* the same target twice: once */
+	if (w != NULL) {
+		for (uint32_t i = g->head; i != NONE; i = p->t[i].next)
+			if (p->t[i].tlen == len && memcmp(b->ix->arena + p->t[i].toff, w, len) == 0)
+				return HF_EOK;
+		int r = target_put(b, w, len, &toff);
+		if (r < 0)
+			return r;
+	}
 	if (hfi_mm_grow(b->mm, (void **)&p->t, &p->ct, p->nt + 1, sizeof(ptarget_t)) < 0)
 		return HF_ENOMEM;
 	uint32_t ti = (uint32_t)p->nt++;
-	p->t[ti] = (ptarget_t){ .toff = toff, .tlen = tlen, .next = NONE };
+	p->t[ti] = (ptarget_t){ .toff = toff, .tlen = (uint16_t)len, .next = NONE };
 	if (g->tail == NONE)
 		g->head = ti;
 	else
@@ -208,20 +210,22 @@ static int ptr_services(k8s_build_t *b, ptmp_t *p)
 		int tl = snprintf(text, sizeof(text), "%s.%s.svc", s->name, s->ns);
 		if (tl < 0 || (size_t)tl >= sizeof(text))
 			continue;
-		uint32_t toff;
-		uint16_t tlen;
-		int r = target(b, p, text, (size_t)tl, &toff, &tlen);
-		if (r <= 0) {
-			if (r < 0)
-				return r;
+		uint8_t w[2 * HFI_DNAME_MAX + 2];
+		size_t len = target(b, text, (size_t)tl, w, sizeof(w));
+		if (len == 0)
 			continue;
-		}
+		uint32_t toff = NONE;
 		for (size_t k = 0; k < s->nips; k++) {
 			uint32_t gi;
 			/* only the first service owning an IP answers */
-			if ((r = group(b, p, &s->ips[k], true, &gi)) < 0)
+			int r = group(b, p, &s->ips[k], true, &gi);
+			if (r < 0)
 				return r;
-			if (r == 2 && (r = append(b, p, gi, toff, tlen)) < 0)
+			if (r != 2)
+				continue;
+			if (toff == NONE && (r = target_put(b, w, len, &toff)) < 0)
+				return r;
+			if ((r = append(b, p, gi, NULL, len, toff)) < 0)
 				return r;
 		}
 	}
@@ -238,8 +242,7 @@ static int ptr_slices(k8s_build_t *b, ptmp_t *p)
 			continue;
 		for (size_t a = 0; a < sl->naddrs; a++) {
 			const hfi_ep_addr_t *ad = &sl->addrs[a];
-			uint32_t gi, toff;
-			uint16_t tlen;
+			uint32_t gi;
 			int r = group(b, p, &ad->ip, false, &gi);
 			if (r < 0)
 				return r;
@@ -252,9 +255,9 @@ static int ptr_slices(k8s_build_t *b, ptmp_t *p)
 			int tl = snprintf(text, sizeof(text), "%s.%s.%s.svc", nm, sl->service, sl->ns);
 			if (tl < 0 || (size_t)tl >= sizeof(text))
 				continue;
-			if ((r = target(b, p, text, (size_t)tl, &toff, &tlen)) < 0)
-				return r;
-			if (r == 1 && (r = append(b, p, gi, toff, tlen)) < 0)
+			uint8_t w[2 * HFI_DNAME_MAX + 2];
+			size_t len = target(b, text, (size_t)tl, w, sizeof(w));
+			if (len > 0 && (r = append(b, p, gi, w, len, 0)) < 0)
 				return r;
 		}
 	}
@@ -291,14 +294,25 @@ int hfi_k8s_ptr_build(k8s_build_t *b)
 {
 	ptmp_t p;
 	memset(&p, 0, sizeof(p));
-	p.ipmap.mm = p.names.mm = b->mm;
-	int r = ptr_services(b, &p);
+	p.ipmap.mm = b->mm;
+	/* one entry per ClusterIP and endpoint address at most */
+	size_t want = 0, ns = hfi_store_count_services(b->st), nsl = hfi_store_count_slices(b->st);
+	for (size_t i = 0; i < ns; i++) {
+		const hfi_service_t *s = hfi_store_service_at(b->st, i);
+		want += s != NULL ? s->nips : 0;
+	}
+	for (size_t i = 0; i < nsl && !b->cfg->noendpoints; i++) {
+		const hfi_slice_t *sl = hfi_store_slice_at(b->st, i);
+		want += sl != NULL ? sl->naddrs : 0;
+	}
+	int r = hfi_k8s_bmap_reserve(&p.ipmap, want);
+	if (r >= 0)
+		r = ptr_services(b, &p);
 	if (r >= 0)
 		r = ptr_slices(b, &p);
 	if (r >= 0)
 		r = ptr_emit(b, &p);
 	hfi_k8s_bmap_free(&p.ipmap);
-	hfi_k8s_bmap_free(&p.names);
 	hfi_mm_free(b->mm, p.g);
 	hfi_mm_free(b->mm, p.t);
 	return r < 0 ? r : HF_EOK;

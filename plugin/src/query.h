@@ -56,7 +56,8 @@ typedef struct hfi_query {
 } hfi_query_t;
 
 /* Parse pkt.  Fills q as far as it got; returns an hfi_qstatus.  q is
- * zeroed first: set q->family after the call. */
+ * zeroed first: set q->family after the call.  Do not copy a parsed q by
+ * value: qname may point into its own qname_buf. */
 int hfi_query_parse(hfi_query_t *q, const uint8_t *pkt, size_t len, bool tcp);
 
 /* The qname suffix in query case that spans the last `labels` labels. */

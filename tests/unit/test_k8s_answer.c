@@ -219,6 +219,14 @@ static void store_fill(hfi_store_t *st)
 	slice_put(st, "testns", "svcb-1", "svcb", "http/TCP/80", p9, NA(p9));
 	slice_put(st, "testns", "svcb-2", "svcb", "http/TCP/80", p9, NA(p9));
 
+	svc_put(st, "testns", "mp", "ClusterIP", "None", "a/TCP/80,b/TCP/81", NULL);
+	addr_spec_t m1[] = { { "172.0.1.1", NULL, NULL } };
+	slice_put(st, "testns", "mp-1", "mp", "a/TCP/80,b/TCP/81", m1, NA(m1));
+	addr_spec_t m2[] = { { "172.0.1.2", NULL, NULL } };
+	slice_put(st, "testns", "mp-2", "mp", "a/TCP/80", m2, NA(m2));
+	addr_spec_t m3[] = { { "172.0.1.3", NULL, NULL } };
+	slice_put(st, "testns", "mp-3", "mp", "", m3, NA(m3));
+
 	pod_put(st, "testns", "pod1", "10.244.1.5", "Running");
 	pod_put(st, "testns", "pod2", "fd00::5", "Running");
 	pod_put(st, "testns", "pod3", "10.244.1.6", "Failed");
@@ -524,6 +532,40 @@ static void test_srv(void **state)
 		"5678-abcd--1.hdls1.testns.svc.cluster.local. 5 IN AAAA 5678:abcd::1|"
 		"5678-abcd--2.hdls1.testns.svc.cluster.local. 5 IN AAAA 5678:abcd::2";
 	EXPECT(ask(ix, "hdls1.testns.svc." CL, SRV), NOERR, hsrv, "", hglue);
+	/* the same through the port name (precomputed port node) */
+	const char *psrv =
+		"_http._tcp.hdls1.testns.svc.cluster.local. 5 IN SRV 0 16 80 172-0-0-2.hdls1.testns.svc.cluster.local.|"
+		"_http._tcp.hdls1.testns.svc.cluster.local. 5 IN SRV 0 16 80 dup-name.hdls1.testns.svc.cluster.local.|"
+		"_http._tcp.hdls1.testns.svc.cluster.local. 5 IN SRV 0 16 80 foo.hdls1.testns.svc.cluster.local.|"
+		"_http._tcp.hdls1.testns.svc.cluster.local. 5 IN SRV 0 16 80 5678-abcd--1.hdls1.testns.svc.cluster.local.|"
+		"_http._tcp.hdls1.testns.svc.cluster.local. 5 IN SRV 0 16 80 5678-abcd--2.hdls1.testns.svc.cluster.local.";
+	EXPECT(ask(ix, "_http._tcp.hdls1.testns.svc." CL, SRV), NOERR, psrv, "", hglue);
+	EXPECT(ask(ix, "_http._udp.hdls1.testns.svc." CL, SRV), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "_http._udp.hdls1.testns.svc." CL, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "_http._tcp.hdls1.testns.svc." CL, AAAA), NOERR,
+	       "_http._tcp.hdls1.testns.svc.cluster.local. 5 IN AAAA 5678:abcd::1|"
+	       "_http._tcp.hdls1.testns.svc.cluster.local. 5 IN AAAA 5678:abcd::2", "", "");
+	/* headless with two named ports in one slice, one in another */
+	EXPECT(ask(ix, "_._tcp.mp.testns.svc." CL, SRV), NOERR,
+	       "_._tcp.mp.testns.svc.cluster.local. 5 IN SRV 0 33 80 172-0-1-1.mp.testns.svc.cluster.local.|"
+	       "_._tcp.mp.testns.svc.cluster.local. 5 IN SRV 0 33 81 172-0-1-1.mp.testns.svc.cluster.local.|"
+	       "_._tcp.mp.testns.svc.cluster.local. 5 IN SRV 0 33 80 172-0-1-2.mp.testns.svc.cluster.local.",
+	       "", "172-0-1-1.mp.testns.svc.cluster.local. 5 IN A 172.0.1.1|"
+	       "172-0-1-2.mp.testns.svc.cluster.local. 5 IN A 172.0.1.2");
+	EXPECT(ask(ix, "_b._tcp.mp.testns.svc." CL, SRV), NOERR,
+	       "_b._tcp.mp.testns.svc.cluster.local. 5 IN SRV 0 100 81 172-0-1-1.mp.testns.svc.cluster.local.",
+	       "", "172-0-1-1.mp.testns.svc.cluster.local. 5 IN A 172.0.1.1");
+	/* bare: 3 entries + the port-less slice counts for the weight (4 -> 25) */
+	EXPECT(ask(ix, "mp.testns.svc." CL, SRV), NOERR,
+	       "mp.testns.svc.cluster.local. 5 IN SRV 0 25 80 172-0-1-1.mp.testns.svc.cluster.local.|"
+	       "mp.testns.svc.cluster.local. 5 IN SRV 0 25 81 172-0-1-1.mp.testns.svc.cluster.local.|"
+	       "mp.testns.svc.cluster.local. 5 IN SRV 0 25 80 172-0-1-2.mp.testns.svc.cluster.local.",
+	       "", "172-0-1-1.mp.testns.svc.cluster.local. 5 IN A 172.0.1.1|"
+	       "172-0-1-2.mp.testns.svc.cluster.local. 5 IN A 172.0.1.2");
+	EXPECT(ask(ix, "mp.testns.svc." CL, A), NOERR,
+	       "mp.testns.svc.cluster.local. 5 IN A 172.0.1.1|"
+	       "mp.testns.svc.cluster.local. 5 IN A 172.0.1.2|"
+	       "mp.testns.svc.cluster.local. 5 IN A 172.0.1.3", "", "");
 	/* endpoint SRV: weights over the two dup-name entries */
 	EXPECT(ask(ix, "dup-name.hdls1.testns.svc." CL, SRV), NOERR,
 	       "dup-name.hdls1.testns.svc.cluster.local. 5 IN SRV 0 50 80 dup-name.hdls1.testns.svc.cluster.local.",
@@ -731,6 +773,31 @@ static void test_ns_and_apex(void **state)
 	       "ns.dns.cluster.local. 5 IN A 192.168.1.1|ns.dns.cluster.local. 5 IN AAAA fd00::53");
 	EXPECT(ask(ix, "ns.dns." CL, A), NOERR, "ns.dns.cluster.local. 5 IN A 192.168.1.1", "", "");
 	EXPECT(ask(ix, "ns.dns." CL, AAAA), NOERR, "ns.dns.cluster.local. 5 IN AAAA fd00::53", "", "");
+	hfi_k8s_index_free(ix);
+	/* self IP in a headless service's slice: one NS per endpoint name of
+	 * that slice, glue per address (dup-name twice) */
+	g_self[0] = IP("172.0.0.5");
+	ix = build(&c, 1);
+	EXPECT(ask(ix, CL, NS), NOERR,
+	       "cluster.local. 5 IN NS 172-0-0-2.hdls1.testns.svc.cluster.local.|"
+	       "cluster.local. 5 IN NS dup-name.hdls1.testns.svc.cluster.local.|"
+	       "cluster.local. 5 IN NS foo.hdls1.testns.svc.cluster.local.", "",
+	       "172-0-0-2.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.2|"
+	       "dup-name.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.3|"
+	       "dup-name.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.4|"
+	       "foo.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.5");
+	EXPECT(ask(ix, "ns.dns." CL, A), NOERR,
+	       "ns.dns.cluster.local. 5 IN A 172.0.0.2|ns.dns.cluster.local. 5 IN A 172.0.0.3|"
+	       "ns.dns.cluster.local. 5 IN A 172.0.0.4|ns.dns.cluster.local. 5 IN A 172.0.0.5", "", "");
+	hfi_k8s_index_free(ix);
+	/* two own addresses in one slice: the service is listed twice, glue too */
+	g_self[0] = IP("10.244.0.7");
+	g_self[1] = IP("10.244.0.8");
+	ix = build(&c, 2);
+	EXPECT(ask(ix, CL, NS), NOERR,
+	       "cluster.local. 5 IN NS kube-dns.kube-system.svc.cluster.local.", "",
+	       "kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10|"
+	       "kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10");
 	hfi_k8s_index_free(ix);
 	/* no usable address at all: NODATA */
 	ix = build(&c, 0);
