@@ -30,6 +30,7 @@ FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 30
 
+.SECONDARY:
 .PHONY: all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench clean check-exports
 
 all: $(B)/libholdfast.so $(B)/holdfast $(B)/ldns-check
@@ -79,12 +80,17 @@ $(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/main.c $(B)/asan/libholdfast.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 $(SAN) -o $@ $< tests/fuzz/main.c $(B)/asan/libholdfast.a $(LIB_LIBS)
 
-# libFuzzer build with clang
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Iplugin/include -Iplugin/src \
-	-DHF_VERSION=\"$(VERSION)\" -DHF_BUILDING_LIBRARY -DHF_PLAIN_MALLOC -fsanitize=fuzzer,address,undefined
-$(B)/libfuzzer/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard plugin/src/*.h)
+# libFuzzer build with clang: the engine once with fuzzer-no-link, each harness linked to it
+FUZZ_BASE := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Iplugin/include -Iplugin/src \
+	-DHF_VERSION=\"$(VERSION)\" -DHF_BUILDING_LIBRARY -DHF_PLAIN_MALLOC
+FUZZ_OBJ := $(patsubst plugin/src/%.c,$(B)/libfuzzer/obj/%.o,$(LIB_SRC))
+$(B)/libfuzzer/obj/%.o: plugin/src/%.c $(wildcard plugin/src/*.h) plugin/include/holdfast.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_LIBS)
+	$(CLANG) $(FUZZ_BASE) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(B)/libfuzzer/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LIB_LIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; timeout 120 $$t; done
@@ -115,10 +121,12 @@ integration: all
 test: SHELL := /bin/bash
 fuzz-smoke: SHELL := /bin/bash
 test: deps
-	$(MAKE) all $(B)/libholdfast.a
+	$(MAKE) -j2 all $(B)/libholdfast.a
 	$(MAKE) check-exports
+	$(MAKE) -j2 $(UNIT_BIN) $(ASAN_UNIT_BIN)
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) -j2 $(patsubst %,$(B)/fuzz-replay/%,$(FUZZ_NAMES)) $(patsubst %,$(B)/libfuzzer/%,$(FUZZ_NAMES))
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration

@@ -287,11 +287,19 @@ static ssize_t exchange(const char *addr, int tcp, const uint8_t *q,
 	return n;
 }
 
-size_t hfs_forward(hf_worker_t *hw, const uint8_t *q, size_t qlen,
+size_t hfs_forward(hf_worker_t *hw, const uint8_t *cq, size_t cqlen,
 		   int transport, uint8_t *out, size_t cap, int stop_fd)
 {
-	if (qlen < 12 || qlen > HFS_MSG_MAX)
+	if (cqlen < 12 || cqlen > HFS_MSG_MAX)
 		return 0;
+	/* what goes upstream: the client's query, or the engine's query for
+	 * an ExternalName target (answered through hf_forward_reply) */
+	const uint8_t *q = cq;
+	size_t qlen = cqlen;
+	if (hf_forward_query(hw, &q, &qlen) != HF_EOK || qlen < 12 || qlen > HFS_MSG_MAX) {
+		q = cq;
+		qlen = cqlen;
+	}
 	char addr[HFS_FWD_MAX_UPSTREAMS][HFS_ADDR_MAX];
 	int n = 0;
 	while (n < HFS_FWD_MAX_UPSTREAMS &&
@@ -302,6 +310,7 @@ size_t hfs_forward(hf_worker_t *hw, const uint8_t *q, size_t qlen,
 	/* CoreDNS: cycle through the list, at most max_connect_attempts
 	 * (default 2 x upstreams) tries, all within the 5 s deadline */
 	int64_t end = hfs_now_ms() + HFS_FWD_TOTAL_MS;
+	size_t rlen;
 	for (int i = 0; i < 2 * n; i++) {
 		int64_t now = hfs_now_ms();
 		if (now >= end)
@@ -315,11 +324,16 @@ size_t hfs_forward(hf_worker_t *hw, const uint8_t *q, size_t qlen,
 		if (r < 0)
 			continue;
 		if (!reply_matches(q, qlen, out, (size_t)r))
-			return hfs_error_reply(q, qlen, 1, out, cap); /* FORMERR */
+			return hfs_error_reply(cq, cqlen, 1, out, cap); /* FORMERR */
 		out[0] = q[0];
 		out[1] = q[1];
+		/* the engine may turn it into the client's reply (in place) */
+		if (hf_forward_reply(hw, out, (size_t)r, out, cap, &rlen) == HF_EOK)
+			return rlen;
 		return (size_t)r;
 	}
 	atomic_fetch_add(&hfs_srv.stats.forward_failed, 1);
-	return hfs_error_reply(q, qlen, 2, out, cap);
+	if (hf_forward_reply(hw, NULL, 0, out, cap, &rlen) == HF_EOK)
+		return rlen;
+	return hfs_error_reply(cq, cqlen, 2, out, cap);
 }

@@ -120,6 +120,23 @@ HF_API int hf_answer(hf_worker_t *worker, int listener, const uint8_t *query,
 HF_API int hf_forward_upstream(hf_worker_t *worker, int idx, char *addr,
 			       size_t addrlen);
 
+/*!
+ * \brief For an HF_FORWARD verdict: the message to send upstream.  Usually
+ * the client's query itself; for an ExternalName service whose target is
+ * outside the cluster it is a query for that target (with the client's ID).
+ */
+HF_API int hf_forward_query(hf_worker_t *worker, const uint8_t **msg, size_t *len);
+
+/*!
+ * \brief For an HF_FORWARD verdict, after the exchange: turn the upstream's
+ * reply (NULL when every upstream failed) into the client's reply.
+ * Returns HF_ENOENT when the host should send the upstream reply as it is
+ * (or its own SERVFAIL when reply is NULL).  reply and resp may be the same
+ * buffer.
+ */
+HF_API int hf_forward_reply(hf_worker_t *worker, const uint8_t *reply, size_t rlen,
+			    uint8_t *resp, size_t respcap, size_t *resplen);
+
 /*! \brief Drive timers (reloads, snapshots) when the host has no thread for it. */
 HF_API int hf_tick(hf_engine_t *engine, int64_t now_ms);
 

@@ -15,6 +15,7 @@
 #include "log.h"
 
 #define MAX_UPSTREAMS 15
+#define MAX_TO_ARGS 4096       /* bound on work before the count check */
 #define MAX_RESOLV_BYTES (1u << 20)
 
 void hfi_free_forward(const hf_mm_t *mm, void *p)
@@ -54,7 +55,7 @@ static bool is_ip_nozone(const char *s, size_t len)
 	b[l] = '\0';
 	uint8_t ip[16];
 	bool v4;
-	return hfi_ip_parse(b, ip, &v4);
+	return hfi_cf_ip_parse(b, ip, &v4);
 }
 
 static bool valid_port(const char *p)
@@ -98,7 +99,7 @@ static int try_file(hfi_disp_t *d, const char *path, hfi_strv_t *out)
 		}
 		char hp[200];
 		hfi_cf_fmt(hp, sizeof(hp), strchr(f1, ':') ? "[%s]:53" : "%s:53", f1);
-		ret = push_unique(d, out, hp);
+		ret = hfi_strv_push(MM(d), out, hp) == HF_EOK ? HF_EOK : hfi_d_oom(d);
 		found++;
 	}
 	hfi_mm_free(MM(d), buf);
@@ -145,7 +146,7 @@ static int add_to(hfi_disp_t *d, hfi_cfg_forward_t *f, const char *h)
 		}
 		hfi_cf_fmt(hp, sizeof(hp), "%s%s", pre, host);
 	}
-	return push_unique(d, &f->to, hp);
+	return hfi_strv_push(MM(d), &f->to, hp) == HF_EOK ? HF_EOK : hfi_d_oom(d);
 }
 
 static int dur_opt(hfi_disp_t *d, const char *name, uint32_t *ms, bool allow_zero)
@@ -380,7 +381,7 @@ static int option(hfi_disp_t *d, hfi_cfg_forward_t *f, bool *mca_set)
 		const char *a = hfi_d_val(d);
 		uint8_t ip[16];
 		bool v4;
-		if (!hfi_ip_parse(a, ip, &v4))
+		if (!hfi_cf_ip_parse(a, ip, &v4))
 			return hfi_d_plainf(d, "source_address: invalid IP address %s", a);
 		return hfi_str_set(MM(d), &f->source_address, a) == HF_EOK ? HF_EOK : hfi_d_oom(d);
 	}
@@ -396,11 +397,10 @@ static int option(hfi_disp_t *d, hfi_cfg_forward_t *f, bool *mca_set)
 					: is_ip_nozone(a, strlen(a));
 			if (!ok)
 				return hfi_d_plainf(d, "resolver: not an IP address: %s", a);
-			int ret = push_unique(d, &f->resolver, a);
-			if (ret != HF_EOK)
-				return ret;
+			if (hfi_strv_push(MM(d), &f->resolver, a) != HF_EOK)
+				return hfi_d_oom(d);
 		}
-		return HF_EOK;
+		return hfi_strv_dedup(MM(d), &f->resolver) == HF_EOK ? HF_EOK : hfi_d_oom(d);
 	}
 	return hfi_d_errf(d, "unknown property '%s'", v);
 }
@@ -412,8 +412,10 @@ static int stanza(hfi_disp_t *d, hfi_cfg_forward_t *f)
 	const char *from = hfi_d_val(d);
 	hfi_strv_t zones = {0};
 	int r = hfi_normalize_exact(MM(d), from, &zones);
-	if (r < 0)
+	if (r < 0) {
+		hfi_strv_free(MM(d), &zones);
 		return hfi_d_oom(d);
+	}
 	if (r == 0) {
 		hfi_strv_free(MM(d), &zones);
 		return hfi_d_plainf(d, "unable to normalize '%s'", from);
@@ -430,11 +432,15 @@ static int stanza(hfi_disp_t *d, hfi_cfg_forward_t *f)
 	size_t st, n = hfi_d_remaining(d, &st);
 	if (n == 0)
 		return hfi_d_argerr(d);
+	if (n > MAX_TO_ARGS)
+		return hfi_d_plainf(d, "more than %d TOs configured: %zu", MAX_UPSTREAMS, n);
 	for (size_t i = 0; i < n; i++) {
 		int ret = add_to(d, f, hfi_d_arg(d, st, i));
 		if (ret != HF_EOK)
 			return ret;
 	}
+	if (hfi_strv_dedup(MM(d), &f->to) != HF_EOK)
+		return hfi_d_oom(d);
 	bool mca_set = false;
 	while (hfi_d_next_block(d)) {
 		int ret = option(d, f, &mca_set);
@@ -457,13 +463,12 @@ int hfi_setup_forward(hfi_disp_t *d)
 	int ret = HF_EOK;
 	while (hfi_d_next(d)) {
 		hfi_cfg_forward_t *f = hfi_mm_calloc(MM(d), 1, sizeof(*f));
-		void *a = hfi_mm_realloc(MM(d), fs, (nfs + 1) * sizeof(*fs));
-		if (a != NULL)
-			fs = a;
-		void *b = a ? hfi_mm_realloc(MM(d), at, (nfs + 1) * sizeof(*at)) : NULL;
-		if (b != NULL)
-			at = b;
-		if (f == NULL || a == NULL || b == NULL) {
+		void *a = fs, *b = at;
+		int ra = hfi_arr_push(MM(d), &a, nfs, sizeof(*fs));
+		fs = a;
+		int rb = ra == HF_EOK ? hfi_arr_push(MM(d), &b, nfs, sizeof(*at)) : HF_ENOMEM;
+		at = b;
+		if (f == NULL || ra != HF_EOK || rb != HF_EOK) {
 			hfi_mm_free(MM(d), f);
 			ret = hfi_d_oom(d);
 			break;

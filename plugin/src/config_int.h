@@ -80,7 +80,7 @@ void hfi_go_quote(const char *s, char *buf, size_t len);
 bool hfi_go_split_host_port(const char *s, size_t *hs, size_t *hl, size_t *ps,
 			    char *msg, size_t len);
 /* net.ParseIP (no zone); out 16 bytes, *v4 true for dotted quads */
-bool hfi_ip_parse(const char *s, uint8_t out[16], bool *v4);
+bool hfi_cf_ip_parse(const char *s, uint8_t out[16], bool *v4);
 
 #define HFI_NS_PER_MS 1000000LL
 #define HFI_NS_PER_S 1000000000LL
@@ -88,7 +88,15 @@ bool hfi_ip_parse(const char *s, uint8_t out[16], bool *v4);
 uint32_t hfi_ns_to_ms(int64_t ns);
 uint32_t hfi_ns_to_s(int64_t ns);
 
-/* ---- string vectors ---- */
+/* ---- growable arrays and string vectors ----
+ * Arrays built here keep a power-of-two capacity implied by their count:
+ * call hfi_arr_push(mm, &arr, n, elsz) before storing element n. */
+int hfi_arr_push(const hf_mm_t *mm, void **arr, size_t n, size_t elsz);
+/* remove later duplicates, keep first occurrences in order (O(n log n)) */
+int hfi_strv_dedup(const hf_mm_t *mm, hfi_strv_t *v);
+void hfi_strv_sort(hfi_strv_t *v);
+bool hfi_strv_sorted_has(const hfi_strv_t *v, const char *s);
+
 int hfi_strv_push(const hf_mm_t *mm, hfi_strv_t *v, const char *s);
 int hfi_strv_pushn(const hf_mm_t *mm, hfi_strv_t *v, const char *s, size_t n);
 void hfi_strv_free(const hf_mm_t *mm, hfi_strv_t *v);

@@ -213,12 +213,9 @@ static int option(hfi_disp_t *d, hfi_cfg_kubernetes_t *k, bool *ns_set, bool *ns
 		n = hfi_d_remaining(d, &st);
 		if (n == 0)
 			return hfi_d_argerr(d);
-		for (size_t i = 0; i < n; i++) {
-			const char *a = hfi_d_arg(d, st, i);
-			if (!hfi_strv_has(&k->namespaces, a) &&
-			    hfi_strv_push(MM(d), &k->namespaces, a) != HF_EOK)
+		for (size_t i = 0; i < n; i++)
+			if (hfi_strv_push(MM(d), &k->namespaces, hfi_d_arg(d, st, i)) != HF_EOK)
 				return hfi_d_oom(d);
-		}
 		*ns_set = true;
 	} else if (strcmp(v, "endpoint") == 0) {
 		n = hfi_d_remaining(d, &st);
@@ -361,6 +358,8 @@ static int stanza(hfi_disp_t *d, hfi_cfg_kubernetes_t *k)
 		if (ret != HF_EOK)
 			return ret;
 	}
+	if (hfi_strv_dedup(MM(d), &k->namespaces) != HF_EOK)
+		return hfi_d_oom(d);
 	if (ns_set && nsl_set)
 		return hfi_d_errf(d, "namespaces and namespace_labels cannot both be set");
 	if (k->zonal && k->noendpoints)

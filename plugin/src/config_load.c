@@ -171,6 +171,7 @@ typedef struct loader {
 	hfi_load_t ld;
 	const hfi_corefile_t *cf;
 	lblock_t *lb;
+	size_t total_keys;
 } loader_t;
 
 /* The config's copy of a token's file name. */
@@ -188,8 +189,8 @@ int hfi_block_add_plugin(hfi_disp_t *d, const hfi_token_t *at, void *cfg)
 	const hf_mm_t *mm = d->ld->mm;
 	hfi_block_t *b = d->blk;
 	const pdef_t *pd = pdef_by_name(d->plugin);
-	hfi_plugin_t *np = hfi_mm_realloc(mm, b->plugins, (b->nplugins + 1) * sizeof(*np));
-	if (np == NULL) {
+	void *np = b->plugins;
+	if (hfi_arr_push(mm, &np, b->nplugins, sizeof(hfi_plugin_t)) != HF_EOK) {
 		if (cfg != NULL && pd != NULL && pd->free != NULL)
 			pd->free(mm, cfg);
 		return hfi_d_oom(d);
@@ -222,8 +223,8 @@ int hfi_block_add_plugin(hfi_disp_t *d, const hfi_token_t *at, void *cfg)
 	case 52: b->has_loop = true; break;
 	case 56: b->has_whoami = true; break;
 	case 48: {
-		hfi_cfg_file_t **f = hfi_mm_realloc(mm, b->files, (b->nfiles + 1) * sizeof(*f));
-		if (f == NULL)
+		void *f = b->files;
+		if (hfi_arr_push(mm, &f, b->nfiles, sizeof(hfi_cfg_file_t *)) != HF_EOK)
 			return hfi_d_oom(d);
 		b->files = f;
 		b->files[b->nfiles++] = cfg;
@@ -231,9 +232,8 @@ int hfi_block_add_plugin(hfi_disp_t *d, const hfi_token_t *at, void *cfg)
 		break;
 	}
 	case 53: {
-		hfi_cfg_forward_t **f = hfi_mm_realloc(mm, b->forward,
-						       (b->nforward + 1) * sizeof(*f));
-		if (f == NULL)
+		void *f = b->forward;
+		if (hfi_arr_push(mm, &f, b->nforward, sizeof(hfi_cfg_forward_t *)) != HF_EOK)
 			return hfi_d_oom(d);
 		b->forward = f;
 		b->forward[b->nforward++] = cfg;
@@ -288,6 +288,12 @@ static int inspect_block(loader_t *l, size_t bi)
 		}
 		if (ret != HF_EOK) {
 			hfi_cf_errf(l->ld.err, l->ld.errlen, t->file, t->line, t->col, "%s", msg);
+			return HF_ECONFIG;
+		}
+		l->total_keys += b->nkeys - before;
+		if (l->total_keys > MAX_LISTEN_ENTRIES) {
+			hfi_cf_errf(l->ld.err, l->ld.errlen, t->file, t->line, t->col,
+				    "too many server block keys (more than %d)", MAX_LISTEN_ENTRIES);
 			return HF_ECONFIG;
 		}
 		for (size_t i = before; i < b->nkeys; i++) {

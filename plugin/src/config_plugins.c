@@ -176,7 +176,7 @@ static int list_ip(hfi_disp_t *d, size_t st, size_t n, hfi_strv_t *out)
 			continue;
 		uint8_t ip[16];
 		bool v4;
-		if (!hfi_ip_parse(a, ip, &v4)) {
+		if (!hfi_cf_ip_parse(a, ip, &v4)) {
 			char q[300];
 			hfi_go_quote(a, q, sizeof(q));
 			return hfi_d_plainf(d, "not a valid IP address or interface name: %s", q);
@@ -213,8 +213,9 @@ int hfi_setup_bind(hfi_disp_t *d)
 		ret = list_ip(d, ast, an, &ips);
 		if (ret == HF_EOK)
 			ret = list_ip(d, est, en, &ex);
+		hfi_strv_sort(&ex);
 		for (size_t i = 0; ret == HF_EOK && i < ips.n; i++)
-			if (!hfi_strv_has(&ex, ips.v[i]) &&
+			if (!hfi_strv_sorted_has(&ex, ips.v[i]) &&
 			    hfi_strv_push(MM(d), &b->bind, ips.v[i]) != HF_EOK)
 				ret = hfi_d_oom(d);
 		hfi_strv_free(MM(d), &ips);
@@ -408,9 +409,8 @@ static int errors_consolidate(hfi_disp_t *d, hfi_cfg_errors_t *c)
 		else
 			return hfi_d_errf(d, "unknown log level argument in consolidate: %s", a);
 	}
-	hfi_cfg_errors_pattern_t *np = hfi_mm_realloc(MM(d), c->consolidate,
-						      (c->nconsolidate + 1) * sizeof(*np));
-	if (np == NULL)
+	void *np = c->consolidate;
+	if (hfi_arr_push(MM(d), &np, c->nconsolidate, sizeof(hfi_cfg_errors_pattern_t)) != HF_EOK)
 		return hfi_d_oom(d);
 	c->consolidate = np;
 	hfi_cfg_errors_pattern_t *p = &c->consolidate[c->nconsolidate];
@@ -479,8 +479,8 @@ void hfi_free_log(const hf_mm_t *mm, void *p)
 
 static int log_rule(hfi_disp_t *d, hfi_cfg_log_t *c, const char *name, const char *fmt)
 {
-	hfi_cfg_log_rule_t *nr = hfi_mm_realloc(MM(d), c->rules, (c->nrules + 1) * sizeof(*nr));
-	if (nr == NULL)
+	void *nr = c->rules;
+	if (hfi_arr_push(MM(d), &nr, c->nrules, sizeof(hfi_cfg_log_rule_t)) != HF_EOK)
 		return hfi_d_oom(d);
 	c->rules = nr;
 	hfi_cfg_log_rule_t *r = &c->rules[c->nrules];
@@ -624,11 +624,6 @@ void hfi_free_chaos(const hf_mm_t *mm, void *p)
 	hfi_mm_free(mm, c);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int hfi_setup_chaos(hfi_disp_t *d)
 {
 	hfi_cfg_chaos_t *c = hfi_mm_calloc(MM(d), 1, sizeof(*c));
@@ -645,18 +640,16 @@ int hfi_setup_chaos(hfi_disp_t *d)
 	for (size_t i = 1; ret == HF_EOK && i < n; i++) {
 		const char *a = hfi_d_arg(d, st, i);
 		size_t l = strlen(a) > 255 ? 255 : strlen(a);
-		char t[256];
-		memcpy(t, a, l);
-		t[l] = '\0';
-		if (!hfi_strv_has(&c->authors, t) && hfi_strv_push(MM(d), &c->authors, t) != HF_EOK)
+		if (hfi_strv_pushn(MM(d), &c->authors, a, l) != HF_EOK)
 			ret = HF_ENOMEM;
 	}
+	if (ret == HF_EOK)
+		ret = hfi_strv_dedup(MM(d), &c->authors);
 	if (ret != HF_EOK) {
 		hfi_free_chaos(MM(d), c);
 		return hfi_d_oom(d);
 	}
-	if (c->authors.n > 1)
-		qsort(c->authors.v, c->authors.n, sizeof(char *), cmp_str);
+	hfi_strv_sort(&c->authors);
 	return hfi_block_add_plugin(d, at, c);
 }
 
@@ -680,7 +673,7 @@ static bool valid_cidr(const char *s)
 	ip[slash - s] = '\0';
 	uint8_t b[16];
 	bool v4;
-	if (!hfi_ip_parse(ip, b, &v4))
+	if (!hfi_cf_ip_parse(ip, b, &v4))
 		return false;
 	long bits = 0;
 	for (const char *p = slash + 1; *p; p++) {
@@ -779,7 +772,7 @@ static int host_port(hfi_disp_t *d, const char *s, hfi_strv_t *out)
 	uint8_t ip[16];
 	bool v4;
 	if (!hfi_go_split_host_port(s, &hs, &hl, &ps, NULL, 0)) {
-		if (!hfi_ip_parse(s, ip, &v4))
+		if (!hfi_cf_ip_parse(s, ip, &v4))
 			return hfi_d_plainf(d, "must specify an IP address: `%s`", s);
 		hfi_cf_fmt(buf, sizeof(buf), strchr(s, ':') ? "[%s]:53" : "%s:53", s);
 	} else {
@@ -787,7 +780,7 @@ static int host_port(hfi_disp_t *d, const char *s, hfi_strv_t *out)
 			return hfi_d_plainf(d, "must specify an IP address: `%.*s`", (int)hl, s + hs);
 		memcpy(host, s + hs, hl);
 		host[hl] = '\0';
-		if (!hfi_ip_parse(host, ip, &v4))
+		if (!hfi_cf_ip_parse(host, ip, &v4))
 			return hfi_d_plainf(d, "must specify an IP address: `%s`", host);
 		const char *port = s[ps] ? s + ps : "53";
 		hfi_cf_fmt(buf, sizeof(buf), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
@@ -832,7 +825,7 @@ int hfi_setup_transfer(hfi_disp_t *d)
 				}
 				uint8_t ip[16];
 				bool v4;
-				if (!hfi_ip_parse(hfi_d_arg(d, ost, 0), ip, &v4))
+				if (!hfi_cf_ip_parse(hfi_d_arg(d, ost, 0), ip, &v4))
 					ret = hfi_d_plainf(d, "must specify an IP address: `%s`",
 							   hfi_d_arg(d, ost, 0));
 				else if (hfi_str_set(MM(d), &c->source, hfi_d_arg(d, ost, 0)) != HF_EOK)
@@ -940,7 +933,7 @@ static int hosts_option(hfi_disp_t *d, hfi_cfg_hosts_t *c)
 		al = sizeof(addr) - 1;
 	memcpy(addr, v, al);
 	addr[al] = '\0';
-	if (!hfi_ip_parse(addr, ip, &v4) || n == 0) {
+	if (!hfi_cf_ip_parse(addr, ip, &v4) || n == 0) {
 		d->cursor = (long)st - 1;
 		return hfi_d_errf(d, "unknown property '%s' (not an inline \"IP NAME...\" entry)", v);
 	}

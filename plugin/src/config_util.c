@@ -621,7 +621,7 @@ fail:
 	return false;
 }
 
-bool hfi_ip_parse(const char *s, uint8_t out[16], bool *v4)
+bool hfi_cf_ip_parse(const char *s, uint8_t out[16], bool *v4)
 {
 	memset(out, 0, 16);
 	if (inet_pton(AF_INET, s, out) == 1) {
@@ -637,12 +637,30 @@ bool hfi_ip_parse(const char *s, uint8_t out[16], bool *v4)
 
 /* ------------------------------------------------------ string vectors */
 
+int hfi_arr_push(const hf_mm_t *mm, void **arr, size_t n, size_t elsz)
+{
+	size_t want = 0;
+	if (n == 0 || *arr == NULL)
+		want = n < 4 ? 4 : n * 2;
+	else if (n >= 4 && (n & (n - 1)) == 0)
+		want = n * 2;
+	if (want == 0)
+		return HF_EOK;
+	if (want > ((size_t)-1) / elsz)
+		return HF_ENOMEM;
+	void *a = hfi_mm_realloc(mm, *arr, want * elsz);
+	if (a == NULL)
+		return HF_ENOMEM;
+	*arr = a;
+	return HF_EOK;
+}
+
 int hfi_strv_pushn(const hf_mm_t *mm, hfi_strv_t *v, const char *s, size_t n)
 {
-	char **nv = hfi_mm_realloc(mm, v->v, (v->n + 1) * sizeof(char *));
-	if (nv == NULL)
+	void *a = v->v;
+	if (hfi_arr_push(mm, &a, v->n, sizeof(char *)) != HF_EOK)
 		return HF_ENOMEM;
-	v->v = nv;
+	v->v = a;
 	char *d = hfi_mm_strndup(mm, s, n);
 	if (d == NULL)
 		return HF_ENOMEM;
@@ -664,6 +682,64 @@ void hfi_strv_free(const hf_mm_t *mm, hfi_strv_t *v)
 	hfi_mm_free(mm, v->v);
 	v->v = NULL;
 	v->n = 0;
+}
+
+typedef struct sidx {
+	const char *s;
+	size_t i;
+} sidx_t;
+
+static int sidx_cmp(const void *a, const void *b)
+{
+	const sidx_t *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+	if (c != 0)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int hfi_strv_dedup(const hf_mm_t *mm, hfi_strv_t *v)
+{
+	if (v->n < 2)
+		return HF_EOK;
+	sidx_t *ix = hfi_mm_alloc(mm, v->n * sizeof(*ix));
+	if (ix == NULL)
+		return HF_ENOMEM;
+	for (size_t i = 0; i < v->n; i++) {
+		ix[i].s = v->v[i];
+		ix[i].i = i;
+	}
+	qsort(ix, v->n, sizeof(*ix), sidx_cmp);
+	for (size_t i = 1; i < v->n; i++) {
+		if (strcmp(ix[i].s, ix[i - 1].s) == 0) {
+			ix[i].s = ix[i - 1].s;   /* keep comparing against the run */
+			hfi_mm_free(mm, v->v[ix[i].i]);
+			v->v[ix[i].i] = NULL;
+		}
+	}
+	hfi_mm_free(mm, ix);
+	size_t w = 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->v[i] != NULL)
+			v->v[w++] = v->v[i];
+	v->n = w;
+	return HF_EOK;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void hfi_strv_sort(hfi_strv_t *v)
+{
+	if (v->n > 1)
+		qsort(v->v, v->n, sizeof(char *), cmp_strp);
+}
+
+bool hfi_strv_sorted_has(const hfi_strv_t *v, const char *s)
+{
+	return v->n > 0 && bsearch(&s, v->v, v->n, sizeof(char *), cmp_strp) != NULL;
 }
 
 bool hfi_strv_has(const hfi_strv_t *v, const char *s)

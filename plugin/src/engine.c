@@ -23,18 +23,38 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Own addresses for NS answers, as CoreDNS's boundIPs(): with `bind` the
- * hosts are plain IPs that net.ParseCIDR rejects, so none are found;
- * without it every non-loopback interface address counts. */
+static bool self_add(hf_engine_t *e, const hfi_ip_t *ip)
+{
+	if (e->nself >= sizeof(e->self) / sizeof(e->self[0]))
+		return false;
+	static const uint8_t v6_loop[16] = {[15] = 1};
+	if ((ip->family == 4 && ip->addr[0] == 127) ||
+	    (ip->family == 6 && memcmp(ip->addr, v6_loop, 16) == 0))
+		return true;
+	for (size_t i = 0; i < e->nself; i++)
+		if (memcmp(&e->self[i], ip, sizeof(*ip)) == 0)
+			return true;
+	e->self[e->nself++] = *ip;
+	return true;
+}
+
+/* Own addresses for NS answers (spec 4.5): the `bind` addresses, or every
+ * interface address; loopback is always excluded. */
 static void find_self_ips(hf_engine_t *e, const hfi_block_t *b)
 {
 	e->nself = 0;
-	if (b->bind.n > 0)
+	if (b->bind.n > 0) {
+		for (size_t i = 0; i < b->bind.n; i++) {
+			hfi_ip_t ip;
+			if (hfi_ip_parse(b->bind.v[i], &ip) == HF_EOK)
+				self_add(e, &ip);
+		}
 		return;
+	}
 	struct ifaddrs *ifa = NULL;
 	if (getifaddrs(&ifa) != 0)
 		return;
-	for (struct ifaddrs *i = ifa; i != NULL && e->nself < 16; i = i->ifa_next) {
+	for (struct ifaddrs *i = ifa; i != NULL; i = i->ifa_next) {
 		if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
 			continue;
 		hfi_ip_t ip = {0};
@@ -42,18 +62,15 @@ static void find_self_ips(hf_engine_t *e, const hfi_block_t *b)
 			const struct sockaddr_in *s = (const void *)i->ifa_addr;
 			ip.family = 4;
 			memcpy(ip.addr, &s->sin_addr, 4);
-			if (ip.addr[0] == 127)
-				continue;
 		} else if (i->ifa_addr->sa_family == AF_INET6) {
 			const struct sockaddr_in6 *s = (const void *)i->ifa_addr;
 			ip.family = 6;
 			memcpy(ip.addr, &s->sin6_addr, 16);
-			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr))
-				continue;
 		} else {
 			continue;
 		}
-		e->self[e->nself++] = ip;
+		if (!self_add(e, &ip))
+			break;
 	}
 	freeifaddrs(ifa);
 }
@@ -342,6 +359,30 @@ HF_API int hf_forward_upstream(hf_worker_t *w, int idx, char *addr, size_t addrl
 		pick = (idx + (w->fwd_seed % n)) % n;
 	snprintf(addr, addrlen, "%s", f->to.v[pick]);
 	return HF_EOK;
+}
+
+HF_API int hf_forward_query(hf_worker_t *w, const uint8_t **msg, size_t *len)
+{
+	if (w == NULL || msg == NULL || len == NULL || w->fwd == NULL)
+		return HF_EINVAL;
+	if (w->chase) {
+		*msg = w->chase_q;
+		*len = w->chase_qlen;
+	} else {
+		*msg = w->q.pkt;
+		*len = w->q.len;
+	}
+	return HF_EOK;
+}
+
+HF_API int hf_forward_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, uint8_t *resp,
+			    size_t respcap, size_t *resplen)
+{
+	if (w == NULL || resp == NULL || resplen == NULL)
+		return HF_EINVAL;
+	if (!w->chase)
+		return HF_ENOENT;
+	return hfi_chase_reply(w, reply, rlen, resp, respcap, resplen);
 }
 
 HF_API int hf_tick(hf_engine_t *e, int64_t now)

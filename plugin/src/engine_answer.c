@@ -45,7 +45,7 @@ static int reject(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *o
 }
 
 /* Longest zone match; DS climbs to the shortest non-root match. */
-static const hfi_route_t *route(const hfi_listener_t *l, const hfi_query_t *q)
+const hfi_route_t *hfi_engine_route(const hfi_listener_t *l, const hfi_query_t *q)
 {
 	const hfi_route_t *root = NULL, *ds = NULL;
 	for (int skip = 0; skip < q->nlabels; skip++) {
@@ -76,7 +76,7 @@ static bool name_in(const uint8_t *lname, const char *zone)
 	return hfi_dname_in_zone(lname, z);
 }
 
-static const hfi_cfg_forward_t *forward_for(const hfi_block_t *b, const hfi_query_t *q)
+const hfi_cfg_forward_t *hfi_engine_forward_for(const hfi_block_t *b, const hfi_query_t *q)
 {
 	for (size_t i = 0; i < b->nforward; i++) {
 		const hfi_cfg_forward_t *f = b->forward[i];
@@ -99,6 +99,8 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	hfi_query_t *q = &w->q;
 	bool tcp = transport == HF_TCP;
 	w->fwd = NULL;
+	w->chase = false;
+	w->listener = listener;
 	*outlen = 0;
 	int st = hfi_query_parse(q, query, qlen, tcp);
 	q->family = 0;
@@ -129,7 +131,7 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	if (st == HFI_Q_BADVERS)
 		return reject(w, HFI_RCODE_BADVERS, out, cap, outlen);
 
-	const hfi_route_t *r = route(&e->listeners[listener], q);
+	const hfi_route_t *r = hfi_engine_route(&e->listeners[listener], q);
 	if (r == NULL)
 		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
 	const hfi_block_t *b = &e->cfg->blocks[r->block];
@@ -147,11 +149,16 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 			int res = hfi_k8s_answer(ix, q, synced, &w->resp);
 			if (res == HFI_K8S_NEXT)
 				continue;
-			/* HFI_K8S_RESOLVE: the out-of-zone CNAME target is not
-			 * chased through the chain yet; the CNAME alone is sent. */
+			/* an out-of-zone CNAME target goes through the forward
+			 * plugin that serves it; without one the CNAME is alone */
+			const hfi_cfg_forward_t *f = NULL;
+			if (res == HFI_K8S_RESOLVE && hfi_chase_prepare(w, &f)) {
+				w->fwd = f;
+				return HF_FORWARD;
+			}
 			return pack(w, out, cap, outlen);
 		} else if (strcmp(name, "forward") == 0) {
-			const hfi_cfg_forward_t *f = forward_for(b, q);
+			const hfi_cfg_forward_t *f = hfi_engine_forward_for(b, q);
 			if (f == NULL || f->to.n == 0)
 				continue;
 			w->fwd = f;

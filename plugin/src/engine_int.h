@@ -70,6 +70,11 @@ struct hf_worker {
 	hfi_query_t q;
 	const hfi_cfg_forward_t *fwd; /* set by an HF_FORWARD verdict */
 	unsigned fwd_seed;
+	int listener;           /* of the query being answered */
+	bool chase;             /* HF_FORWARD for an ExternalName target (engine_chase.c) */
+	size_t chase_qlen;
+	uint8_t chase_q[HFI_DNAME_MAX + 64];
+	hfi_query_t chase_route;
 	hfi_resp_t resp;        /* large: keep last */
 };
 
@@ -77,6 +82,13 @@ struct hf_worker {
 int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t qlen,
 		      const struct sockaddr *client, int transport, uint8_t *out,
 		      size_t cap, size_t *outlen);
+/* engine_answer.c: routing and forward selection, shared with the chase */
+const hfi_route_t *hfi_engine_route(const hfi_listener_t *l, const hfi_query_t *q);
+const hfi_cfg_forward_t *hfi_engine_forward_for(const hfi_block_t *b, const hfi_query_t *q);
+/* engine_chase.c */
+bool hfi_chase_prepare(hf_worker_t *w, const hfi_cfg_forward_t **fwd);
+int hfi_chase_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, uint8_t *out, size_t cap,
+		    size_t *outlen);
 /* plugin_whoami.c: fill resp with the whoami answer for q from client. */
 void hfi_whoami_answer(const hfi_query_t *q, const struct sockaddr *client, hfi_resp_t *resp);
 /* engine_metrics.c */

@@ -36,7 +36,10 @@ enum hfi_k8s_result {
 	HFI_K8S_NEXT = 1,      /* not ours or fallthrough: call the next plugin */
 	HFI_K8S_RESOLVE = 2    /* resp holds a CNAME to an out-of-zone target; the
 				  caller may resolve the target through the chain and
-				  append the records (ExternalName, spec 4.5) */
+				  append the records (ExternalName, spec 4.5).  The
+				  target is name1 of the last answer record (a CNAME;
+				  earlier CNAMEs of an in-zone chain precede it); ask
+				  for q->qtype (A or AAAA) and copy TC from the reply */
 };
 
 /* True if the query name is inside one of the plugin's zones. */

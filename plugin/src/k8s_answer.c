@@ -18,7 +18,7 @@
 enum { ST_ERR, ST_NIL, ST_NODE, ST_POD, ST_DEFNS };
 enum { R_ERR, R_NODATA, R_ANSWER, R_RESOLVE };
 
-#define CNAME_MAX_DEPTH 8 /* plugin.A: len(previousRecords) > 7 stops */
+#define CNAME_MAX_DEPTH 10 /* at most 10 CNAMEs (spec 4.5; CoreDNS PR 7153 raised 8) */
 
 typedef struct actx {
 	const hfi_k8s_index_t *ix;
@@ -302,8 +302,8 @@ static int add_addrs(const actx_t *c, const lk_t *lk, hfi_name_t owner, uint16_t
 			return 0;
 		return add_ip(c, HFI_SEC_ANSWER, owner, &lk->ip) != NULL;
 	case ST_NODE:
-		return add_list(c, owner, qtype, lk->node->a_off, lk->node->a_n,
-				lk->node->aaaa_off, lk->node->aaaa_n);
+		return add_list(c, owner, qtype, lk->node->addr_off, lk->node->a_n,
+				lk->node->addr_off + 4 * lk->node->a_n, lk->node->aaaa_n);
 	default:
 		return 0;
 	}
@@ -379,27 +379,48 @@ static int ans_addr(const actx_t *c, uint16_t qtype)
 	return resolve ? R_RESOLVE : R_ANSWER;
 }
 
-/*
- * SRV for _port._proto of a ClusterIP service: entries = matching ports x
- * ClusterIPs, all with the service as target, so the SRV records are the
- * distinct matching port numbers and the glue is the service's addresses.
- */
-static int srv_cip_port(const actx_t *c, const lk_t *lk)
+/* The glue of a ClusterIP service: its addresses in ClusterIP order (one
+ * per family, so the first family decides). */
+static void glue_cip(const actx_t *c, const k8s_node_t *n, hfi_name_t target)
 {
 	const hfi_k8s_index_t *ix = c->ix;
-	const k8s_node_t *n = lk->node;
+	for (int pass = 0; pass < 2; pass++) {
+		bool v6 = (pass == 0) == ((n->flags & KF_V6FIRST) != 0);
+		uint32_t cnt = v6 ? n->aaaa_n : n->a_n;
+		const uint8_t *base = ix->arena + n->addr_off + (v6 ? 4 * n->a_n : 0);
+		for (uint32_t i = 0; i < cnt; i++) {
+			hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, v6 ? HFI_T_AAAA : HFI_T_A, ix->ttl);
+			if (rr == NULL)
+				return;
+			rr->owner = target;
+			rr->rdata = base + (size_t)i * (v6 ? 16 : 4);
+			rr->rdlen = v6 ? 16 : 4;
+		}
+	}
+}
+
+/*
+ * SRV of a ClusterIP service (bare name or _port._proto): entries =
+ * matching ports x ClusterIPs, all with the service as target, so the SRV
+ * records are the distinct matching port numbers (weight over all
+ * entries) and the glue is the service's addresses.
+ */
+static int srv_cip(const actx_t *c, const k8s_node_t *n, const hfi_k8s_label_t *port,
+		   const hfi_k8s_label_t *proto, uint32_t nmatch)
+{
+	const hfi_k8s_index_t *ix = c->ix;
 	uint32_t nips = n->a_n + n->aaaa_n;
 	int got = 0;
 	if (nips == 0 || !fits(c, n->klen))
 		return R_NODATA;
-	uint16_t weight = srv_weight((size_t)lk->nmatch * nips);
+	uint16_t weight = srv_weight((size_t)nmatch * nips);
 	uint64_t bits[65536 / 64]; /* seen port numbers, many-port services */
 	bool bits_clear = false;
 	hfi_name_t target = hfi_name_join(ix->arena + n->koff, n->klen, c->zone_q);
 	uint8_t *rd = NULL;
 	for (uint32_t i = 0; i < n->port_n; i++) {
 		const k8s_port_t *p = &ix->ports[n->port_i + i];
-		if (p->port == -1 || !port_match(ix, p, &lk->port, &lk->proto))
+		if (p->port == -1 || !port_match(ix, p, port, proto))
 			continue;
 		uint16_t pn = (uint16_t)p->port;
 		bool dup = false;
@@ -408,7 +429,7 @@ static int srv_cip_port(const actx_t *c, const lk_t *lk)
 			for (uint32_t j = 0; j < i && !dup; j++) {
 				const k8s_port_t *q = &ix->ports[n->port_i + j];
 				dup = q->port != -1 && (uint16_t)q->port == pn &&
-				      port_match(ix, q, &lk->port, &lk->proto);
+				      port_match(ix, q, port, proto);
 			}
 		} else {
 			if (!bits_clear) {
@@ -435,16 +456,8 @@ static int srv_cip_port(const actx_t *c, const lk_t *lk)
 		rr->name1 = target;
 		got++;
 	}
-	for (uint32_t i = 0; i < n->glue_n && got > 0; i++) {
-		const k8s_glue_t *g = &ix->glues[n->glue_i + i];
-		hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, g->family == 4 ? HFI_T_A : HFI_T_AAAA,
-				   ix->ttl);
-		if (rr == NULL)
-			break;
-		rr->owner = target;
-		rr->rdata = ix->arena + g->aoff;
-		rr->rdlen = g->family == 4 ? 4 : 16;
-	}
+	if (got > 0)
+		glue_cip(c, n, target);
 	return got > 0 ? R_ANSWER : R_NODATA;
 }
 
@@ -473,8 +486,12 @@ static int ans_srv(const actx_t *c)
 	if (lk.st != ST_NODE || (lk.node->flags & KF_EXTERNAL))
 		return R_NODATA;
 	const k8s_node_t *n = lk.node;
-	if (lk.cip_port)
-		return srv_cip_port(c, &lk);
+	if (n->flags & KF_CLUSTERIP) {
+		static const hfi_k8s_label_t any = { NULL, 0 };
+		if (lk.cip_port)
+			return srv_cip(c, n, &lk.port, &lk.proto, lk.nmatch);
+		return srv_cip(c, n, &any, &any, n->port_n);
+	}
 	for (uint32_t i = 0; i < n->srv_n; i++) {
 		const k8s_srv_t *s = &ix->srvs[n->srv_i + i];
 		if (!fits(c, s->tlen))
@@ -551,15 +568,16 @@ static int ans_ptr(const actx_t *c)
 		return lk.st == ST_ERR ? R_ERR : R_NODATA;
 	}
 	const k8s_node_t *n = hfi_k8s_ptr_find(ix, &ip);
-	if (n == NULL || n->srv_n == 0)
+	if (n == NULL || n->ptr_n == 0)
 		return R_ERR;
-	for (uint32_t i = 0; i < n->srv_n; i++) {
-		const k8s_glue_t *g = &ix->glues[n->srv_i + i];
+	const uint8_t *primary = ix->arena + ix->primary_off;
+	for (uint32_t i = 0; i < n->ptr_n; i++) {
+		const k8s_glue_t *g = &ix->glues[n->ptr_i + i];
 		hfi_rr_t *rr = add(c, HFI_SEC_ANSWER, HFI_T_PTR, ix->ttl);
 		if (rr == NULL)
 			break;
 		rr->owner = c->owner;
-		rr->name1 = hfi_name_wire(ix->arena + g->toff);
+		rr->name1 = hfi_name_join(ix->arena + g->toff, g->tlen, primary);
 	}
 	return R_ANSWER;
 }

@@ -351,7 +351,7 @@ static int seen(tmp_t *t, const entry_t *e, size_t n, size_t i, int what,
  * by address), SRV (port -1 skipped, (target, port) once, weight over all
  * entries) and glue ((target, address) once).
  */
-static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t *c)
+static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t *c, bool srv)
 {
 	hfi_k8s_index_t *ix = b->ix;
 	int r;
@@ -393,6 +393,8 @@ static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t 
 		c->aaaa_off = (uint32_t)off;
 		c->aaaa_n = (uint32_t)(t->n6 / 16);
 	}
+	if (!srv)
+		return HF_EOK;
 	uint16_t weight = srv_weight(n);
 	c->srv_i = (uint32_t)ix->nsrvs;
 	c->glue_i = (uint32_t)ix->nglues;
@@ -431,9 +433,9 @@ static int emit(k8s_build_t *b, tmp_t *t, const entry_t *e, size_t n, content_t 
 
 static void content_set(k8s_node_t *n, const content_t *c)
 {
-	n->a_off = c->a_off;
+	/* emit puts the IPv6 list right after the IPv4 one */
+	n->addr_off = c->a_n > 0 ? c->a_off : c->aaaa_off;
 	n->a_n = c->a_n;
-	n->aaaa_off = c->aaaa_off;
 	n->aaaa_n = c->aaaa_n;
 	n->srv_i = c->srv_i;
 	n->srv_n = c->srv_n;
@@ -832,6 +834,10 @@ static int collect_addrs(k8s_build_t *b, tmp_t *t, uint32_t first, const uint8_t
 				if ((r = hfi_k8s_bmap_add(&t->tmap, tb, tlen, toff, &toff)) < 0)
 					return r;
 			}
+			if (b->addr_toff != NULL) {
+				b->addr_toff[b->slice_base[si] + i] = toff;
+				b->addr_tlen[b->slice_base[si] + i] = (uint16_t)tlen;
+			}
 			if (hfi_mm_grow(b->mm, (void **)&t->ar, &t->car, t->nar + 1, sizeof(arec_t)) < 0)
 				return HF_ENOMEM;
 			uint32_t ai = (uint32_t)t->nar++;
@@ -884,7 +890,7 @@ static int endpoint_nodes(k8s_build_t *b, tmp_t *t)
 					return r;
 		}
 		content_t c;
-		if ((r = emit(b, t, t->ent, t->nent, &c)) < 0)
+		if ((r = emit(b, t, t->ent, t->nent, &c, true)) < 0)
 			return r;
 		if ((r = node_emit(b, t->eg[g].koff, t->eg[g].klen, KN_ENDPOINT, &c, 0)) < 0)
 			return r;
@@ -949,7 +955,7 @@ static int external_node(k8s_build_t *b, const hfi_service_t *svc, uint32_t soff
 	return hfi_k8s_node_push(b, &nd);
 }
 
-static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
+static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc, size_t idx)
 {
 	uint8_t skey[160];
 	int r;
@@ -964,6 +970,8 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 	if (so < 0)
 		return (int)so;
 	uint32_t soff = (uint32_t)so;
+	b->svc_soff[idx] = soff;
+	b->svc_slen[idx] = (uint16_t)sklen;
 
 	if (svc->type != NULL && strcmp(svc->type, "ExternalName") == 0)
 		return external_node(b, svc, soff, sklen);
@@ -986,21 +994,25 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 		}
 		if ((r = clusterip_entries(b, t, svc, soff, sklen)) < 0)
 			return r;
-		if ((r = emit(b, t, t->ent, t->nent, &bare)) < 0)
+		/* SRV and glue are made at query time from the ports */
+		if ((r = emit(b, t, t->ent, t->nent, &bare, false)) < 0)
 			return r;
 		/* the ports, for port names matched at query time */
 		k8s_node_t nd;
 		memset(&nd, 0, sizeof(nd));
+		content_set(&nd, &bare);
+		nd.glue_i = nd.glue_n = 0;
 		nd.port_i = (uint32_t)b->ix->nports;
 		for (size_t p = 0; p < svc->nports; p++)
 			if ((r = port_push(b, &svc->ports[p])) < 0)
 				return r;
 		nd.port_n = (uint32_t)(b->ix->nports - nd.port_i);
-		content_set(&nd, &bare);
 		nd.koff = soff;
 		nd.klen = (uint16_t)sklen;
 		nd.kind = KN_SERVICE;
 		nd.flags |= KF_CLUSTERIP;
+		if (svc->nips > 0 && svc->ips[0].family == 6)
+			nd.flags |= KF_V6FIRST;
 		if ((r = hfi_k8s_node_push(b, &nd)) < 0)
 			return r;
 		return endpoint_nodes(b, t);
@@ -1011,7 +1023,7 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 	if (t->nent == 0)
 		return HF_EOK;
 	size_t nbare = t->nent;
-	if ((r = emit(b, t, t->ent, t->nent, &bare)) < 0)
+	if ((r = emit(b, t, t->ent, t->nent, &bare, true)) < 0)
 		return r;
 	if ((r = node_emit(b, soff, sklen, KN_SERVICE, &bare, 0)) < 0)
 		return r;
@@ -1027,7 +1039,7 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc)
 			return r;
 		if (t->nent == 0)
 			continue;
-		if (t->nent != nbare && (r = emit(b, t, t->ent, t->nent, &c)) < 0)
+		if (t->nent != nbare && (r = emit(b, t, t->ent, t->nent, &c, true)) < 0)
 			return r;
 		if ((r = pkey_node(b, &t->pk[k], skey, sklen, &c)) < 0)
 			return r;
@@ -1087,7 +1099,7 @@ static int pods_build(k8s_build_t *b, tmp_t *t)
 			if ((r = ent_push(b, t, &p->ip, 0, t->eg[g].koff, t->eg[g].klen)) < 0)
 				return r;
 		content_t c;
-		if ((r = emit(b, t, t->ent, t->nent, &c)) < 0)
+		if ((r = emit(b, t, t->ent, t->nent, &c, true)) < 0)
 			return r;
 		if ((r = node_emit(b, t->eg[g].koff, t->eg[g].klen, KN_POD, &c, 0)) < 0)
 			return r;
@@ -1223,6 +1235,56 @@ static int ns_build(k8s_build_t *b, tmp_t *t, const hfi_ip_t *self, size_t nself
 	return HF_EOK;
 }
 
+/* ---- prefixes shared with the PTR targets --------------------------------- */
+
+static int prefix_arrays(k8s_build_t *b)
+{
+	size_t ns = hfi_store_count_services(b->st), nsl = hfi_store_count_slices(b->st);
+	size_t na = 0;
+	b->svc_soff = hfi_mm_alloc(b->mm, (ns ? ns : 1) * sizeof(uint32_t));
+	b->svc_slen = hfi_mm_alloc(b->mm, (ns ? ns : 1) * sizeof(uint16_t));
+	b->slice_base = hfi_mm_alloc(b->mm, (nsl + 1) * sizeof(size_t));
+	if (b->svc_soff == NULL || b->svc_slen == NULL || b->slice_base == NULL)
+		return HF_ENOMEM;
+	for (size_t i = 0; i < ns; i++)
+		b->svc_soff[i] = NONE;
+	for (size_t i = 0; i < nsl; i++) {
+		const hfi_slice_t *sl = hfi_store_slice_at(b->st, i);
+		b->slice_base[i] = na;
+		na += sl != NULL ? sl->naddrs : 0;
+	}
+	b->slice_base[nsl] = na;
+	b->addr_toff = hfi_mm_alloc(b->mm, (na ? na : 1) * sizeof(uint32_t));
+	b->addr_tlen = hfi_mm_alloc(b->mm, (na ? na : 1) * sizeof(uint16_t));
+	if (b->addr_toff == NULL || b->addr_tlen == NULL)
+		return HF_ENOMEM;
+	for (size_t i = 0; i < na; i++)
+		b->addr_toff[i] = NONE;
+	return HF_EOK;
+}
+
+/* Give back the growth slack of the arrays (best effort). */
+static void shrink_one(const hf_mm_t *mm, void **p, size_t *cap, size_t n, size_t elsz)
+{
+	if (*p == NULL || n == *cap)
+		return;
+	void *q = hfi_mm_realloc(mm, *p, (n ? n : 1) * elsz);
+	if (q != NULL) {
+		*p = q;
+		*cap = n ? n : 1;
+	}
+}
+
+static void shrink(hfi_k8s_index_t *ix)
+{
+	const hf_mm_t *mm = ix->has_mm ? &ix->mm : NULL;
+	shrink_one(mm, (void **)&ix->arena, &ix->arena_cap, ix->arena_len, 1);
+	shrink_one(mm, (void **)&ix->nodes, &ix->nodes_cap, ix->nnodes, sizeof(k8s_node_t));
+	shrink_one(mm, (void **)&ix->srvs, &ix->srvs_cap, ix->nsrvs, sizeof(k8s_srv_t));
+	shrink_one(mm, (void **)&ix->glues, &ix->glues_cap, ix->nglues, sizeof(k8s_glue_t));
+	shrink_one(mm, (void **)&ix->ports, &ix->ports_cap, ix->nports, sizeof(k8s_port_t));
+}
+
 /* ---- the lookup table ---------------------------------------------------- */
 
 static int table_build(k8s_build_t *b)
@@ -1292,11 +1354,13 @@ hfi_k8s_index_t *hfi_k8s_index_build(const hfi_store_t *st, const hfi_cfg_kubern
 		r = ns_setup(&b);
 	if (r >= 0)
 		r = slices_group(&b, &t);
+	if (r >= 0)
+		r = prefix_arrays(&b);
 	size_t ns = hfi_store_count_services(st);
 	for (size_t i = 0; i < ns && r >= 0; i++) {
 		const hfi_service_t *svc = hfi_store_service_at(st, i);
 		if (svc != NULL)
-			r = service_build(&b, &t, svc);
+			r = service_build(&b, &t, svc, i);
 	}
 	if (r >= 0 && cfg->pods == HFI_PODS_VERIFIED)
 		r = pods_build(&b, &t);
@@ -1308,6 +1372,13 @@ hfi_k8s_index_t *hfi_k8s_index_build(const hfi_store_t *st, const hfi_cfg_kubern
 		r = table_build(&b);
 	tmp_free(&t, b.mm);
 	hfi_k8s_bmap_free(&b.nsmap);
+	hfi_mm_free(b.mm, b.svc_soff);
+	hfi_mm_free(b.mm, b.svc_slen);
+	hfi_mm_free(b.mm, b.addr_toff);
+	hfi_mm_free(b.mm, b.addr_tlen);
+	hfi_mm_free(b.mm, b.slice_base);
+	if (r >= 0)
+		shrink(ix);
 	if (r < 0) {
 		hfi_k8s_index_free(ix);
 		return NULL;

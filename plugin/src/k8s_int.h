@@ -32,7 +32,9 @@ enum k8s_kind {
 enum k8s_flag {
 	KF_ENTRIES = 1,  /* CoreDNS Records() returns at least one service */
 	KF_EXTERNAL = 2, /* ExternalName: cname_off/lcname_off are set */
-	KF_CLUSTERIP = 4 /* ClusterIP service: port_i/port_n list its ports */
+	KF_CLUSTERIP = 4, /* ClusterIP service: port_i/port_n list its ports;
+			     SRV and glue are made at query time */
+	KF_V6FIRST = 8    /* ClusterIP: the first ClusterIP is IPv6 (glue order) */
 };
 
 #define K8S_PTR_KEY 0xFF
@@ -58,7 +60,8 @@ typedef struct k8s_port {
 	int32_t port;      /* -1: the no-port sentinel */
 } k8s_port_t;
 
-/* SRV/NS glue, NS names (family 0), PTR targets (full wire, tlen = len). */
+/* SRV/NS glue, NS names (family 0), PTR targets (prefix of the primary
+ * zone, family 0). */
 typedef struct k8s_glue {
 	uint32_t toff;
 	uint16_t tlen;
@@ -69,17 +72,28 @@ typedef struct k8s_glue {
 
 typedef struct k8s_node {
 	uint32_t koff;     /* key bytes in the arena */
+	uint32_t hash;
 	uint16_t klen;
 	uint8_t kind;      /* enum k8s_kind */
 	uint8_t flags;     /* enum k8s_flag */
-	uint32_t hash;
-	uint32_t a_off, a_n;       /* IPv4 answers, 4 bytes each */
-	uint32_t aaaa_off, aaaa_n; /* IPv6 answers, 16 bytes each */
-	uint32_t srv_i, srv_n;     /* srvs[]; PTR: glues[] with the targets */
-	uint32_t glue_i, glue_n;   /* glues[] */
-	uint32_t cname_off;        /* ExternalName target as written (FQDN wire) */
-	uint32_t lcname_off;       /* the same in lower case */
-	uint32_t port_i, port_n;   /* KF_CLUSTERIP: ports[] */
+	uint32_t addr_off; /* a_n IPv4 (4 bytes each), then aaaa_n IPv6 (16) */
+	uint32_t a_n, aaaa_n;
+	union {
+		uint32_t srv_i;     /* srvs[] */
+		uint32_t port_i;    /* KF_CLUSTERIP: ports[] */
+		uint32_t ptr_i;     /* KN_PTR: glues[] with target prefixes */
+		uint32_t cname_off; /* KF_EXTERNAL: target as written (FQDN wire) */
+	};
+	union {
+		uint32_t srv_n;
+		uint32_t port_n;
+		uint32_t ptr_n;
+	};
+	union {
+		uint32_t glue_i;     /* glues[] */
+		uint32_t lcname_off; /* KF_EXTERNAL: the target in lower case */
+	};
+	uint32_t glue_n;
 } k8s_node_t;
 
 struct hfi_k8s_index {
@@ -149,6 +163,12 @@ typedef struct k8s_build {
 	const hfi_store_t *st;
 	const hfi_cfg_kubernetes_t *cfg;
 	k8s_bmap_t nsmap;          /* namespace -> 1 exposed, 0 present */
+	/* prefixes already in the arena, for PTR targets (NONE = none) */
+	uint32_t *svc_soff;        /* per store service: "svc.ns.svc" */
+	uint16_t *svc_slen;
+	uint32_t *addr_toff;       /* per slice address: "ep.svc.ns.svc" */
+	uint16_t *addr_tlen;
+	size_t *slice_base;        /* per store slice: its first address */
 } k8s_build_t;
 
 uint32_t hfi_k8s_hash(const uint8_t *key, size_t len);

@@ -221,8 +221,10 @@ int hfi_k8s_pod_ip(const uint8_t *label, size_t len, hfi_ip_t *ip)
 bool hfi_k8s_default_ns(const uint8_t *lname, const uint8_t *zone_q)
 {
 	char name[HFI_DNAME_MAX + 2], zone[HFI_DNAME_MAX + 2];
-	if (memcmp(lname, "\2ns\3dns", 7) != 0)
-		return false; /* the text cannot start with "ns.dns." */
+	static const uint8_t pre[] = "\2ns\3dns";
+	for (size_t i = 0; i < sizeof(pre) - 1; i++)
+		if (lname[i] != pre[i])
+			return false; /* the text cannot start with "ns.dns." */
 	size_t nl = hfi_k8s_wire_text(lname, name);
 	size_t zl = hfi_k8s_wire_text(zone_q, zone);
 	if (nl < 7 || memcmp(name, "ns.dns.", 7) != 0)
@@ -243,5 +245,7 @@ bool hfi_k8s_is_reverse(const uint8_t *lname)
 	if (n < 3)
 		return false;
 	const uint8_t *s = hfi_dname_suffix(lname, 2);
-	return memcmp(s, v4, sizeof(v4)) == 0 || memcmp(s, v6, sizeof(v6)) == 0;
+	size_t l = hfi_dname_len(s);
+	return (l == sizeof(v4) && memcmp(s, v4, l) == 0) ||
+	       (l == sizeof(v6) && memcmp(s, v6, l) == 0);
 }

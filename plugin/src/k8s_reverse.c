@@ -137,16 +137,14 @@ typedef struct ptmp {
 	size_t nt, ct;
 } ptmp_t;
 
-/* prefix text + the primary zone, as a full wire name in w */
+/* Target prefix labels (the primary zone is joined at answer time). */
 static size_t target(const k8s_build_t *b, const char *text, size_t tl, uint8_t *w, size_t cap)
 {
-	const uint8_t *zone = b->ix->arena + b->ix->primary_off;
-	size_t zl = hfi_dname_len(zone);
+	size_t zl = hfi_dname_len(b->ix->arena + b->ix->primary_off);
 	int n = hfi_k8s_text_labels(text, tl, w, cap);
 	if (n < 0 || (size_t)n + zl > HFI_DNAME_MAX)
 		return 0;
-	memcpy(w + n, zone, zl);
-	return (size_t)n + zl;
+	return (size_t)n;
 }
 
 static int target_put(k8s_build_t *b, const uint8_t *w, size_t len, uint32_t *toff)
@@ -173,15 +171,16 @@ static int group(k8s_build_t *b, ptmp_t *p, const hfi_ip_t *ip, bool cluster, ui
 	return 2;
 }
 
-/* Append a target to the IP's list unless the same name is there. */
+/* Append a target prefix to the IP's list unless the same name is there;
+ * toff == NONE: w is not in the arena yet. */
 static int append(k8s_build_t *b, ptmp_t *p, uint32_t gi, const uint8_t *w, size_t len,
 		  uint32_t toff)
 {
 	pgroup_t *g = &p->g[gi];
-	if (w != NULL) {
-		for (uint32_t i = g->head; i != NONE; i = p->t[i].next)
-			if (p->t[i].tlen == len && memcmp(b->ix->arena + p->t[i].toff, w, len) == 0)
-				return HF_EOK;
+	for (uint32_t i = g->head; i != NONE; i = p->t[i].next)
+		if (p->t[i].tlen == len && memcmp(b->ix->arena + p->t[i].toff, w, len) == 0)
+			return HF_EOK;
+	if (toff == NONE) {
 		int r = target_put(b, w, len, &toff);
 		if (r < 0)
 			return r;
@@ -206,15 +205,22 @@ static int ptr_services(k8s_build_t *b, ptmp_t *p)
 		if (s == NULL || s->name == NULL || s->ns == NULL || s->nips == 0 ||
 		    !hfi_k8s_ptr_ns_ok(b, s->ns))
 			continue;
-		char text[2 * HFI_DNAME_MAX];
-		int tl = snprintf(text, sizeof(text), "%s.%s.svc", s->name, s->ns);
-		if (tl < 0 || (size_t)tl >= sizeof(text))
-			continue;
 		uint8_t w[2 * HFI_DNAME_MAX + 2];
-		size_t len = target(b, text, (size_t)tl, w, sizeof(w));
+		size_t len = 0;
+		uint32_t toff = b->svc_soff[i];
+		if (toff != NONE) {
+			/* the service's own key "svc.ns.svc" is the prefix */
+			len = b->svc_slen[i];
+			memcpy(w, b->ix->arena + toff, len);
+		} else {
+			char text[2 * HFI_DNAME_MAX];
+			int tl = snprintf(text, sizeof(text), "%s.%s.svc", s->name, s->ns);
+			if (tl < 0 || (size_t)tl >= sizeof(text))
+				continue;
+			len = target(b, text, (size_t)tl, w, sizeof(w));
+		}
 		if (len == 0)
 			continue;
-		uint32_t toff = NONE;
 		for (size_t k = 0; k < s->nips; k++) {
 			uint32_t gi;
 			/* only the first service owning an IP answers */
@@ -225,7 +231,7 @@ static int ptr_services(k8s_build_t *b, ptmp_t *p)
 				continue;
 			if (toff == NONE && (r = target_put(b, w, len, &toff)) < 0)
 				return r;
-			if ((r = append(b, p, gi, NULL, len, toff)) < 0)
+			if ((r = append(b, p, gi, w, len, toff)) < 0)
 				return r;
 		}
 	}
@@ -248,16 +254,30 @@ static int ptr_slices(k8s_build_t *b, ptmp_t *p)
 				return r;
 			if (r == 0 || p->g[gi].cluster)
 				continue;
-			char nm[256], text[3 * HFI_DNAME_MAX];
-			int nl = hfi_k8s_endpoint_name(ad, b->cfg->endpoint_pod_names, nm, sizeof(nm));
-			if (nl <= 0)
-				continue;
-			int tl = snprintf(text, sizeof(text), "%s.%s.%s.svc", nm, sl->service, sl->ns);
-			if (tl < 0 || (size_t)tl >= sizeof(text))
-				continue;
+			size_t ai = b->slice_base[i] + a;
+			uint32_t toff = b->addr_toff[ai];
 			uint8_t w[2 * HFI_DNAME_MAX + 2];
-			size_t len = target(b, text, (size_t)tl, w, sizeof(w));
-			if (len > 0 && (r = append(b, p, gi, w, len, 0)) < 0)
+			size_t len;
+			if (toff != NONE) {
+				/* the endpoint's SRV target "ep.svc.ns.svc" */
+				len = b->addr_tlen[ai];
+				memcpy(w, b->ix->arena + toff, len);
+				if ((size_t)len + hfi_dname_len(b->ix->arena + b->ix->primary_off) >
+				    HFI_DNAME_MAX)
+					continue;
+			} else {
+				char nm[256], text[3 * HFI_DNAME_MAX];
+				int nl = hfi_k8s_endpoint_name(ad, b->cfg->endpoint_pod_names, nm,
+							       sizeof(nm));
+				if (nl <= 0)
+					continue;
+				int tl = snprintf(text, sizeof(text), "%s.%s.%s.svc", nm, sl->service,
+						  sl->ns);
+				if (tl < 0 || (size_t)tl >= sizeof(text))
+					continue;
+				len = target(b, text, (size_t)tl, w, sizeof(w));
+			}
+			if (len > 0 && (r = append(b, p, gi, w, len, toff)) < 0)
 				return r;
 		}
 	}
@@ -277,13 +297,13 @@ static int ptr_emit(k8s_build_t *b, ptmp_t *p)
 		if (ko < 0)
 			return (int)ko;
 		k8s_node_t nd = { .koff = (uint32_t)ko, .klen = (uint16_t)kl, .kind = KN_PTR,
-				  .srv_i = (uint32_t)b->ix->nglues };
+				  .ptr_i = (uint32_t)b->ix->nglues };
 		for (uint32_t ti = g->head; ti != NONE; ti = p->t[ti].next) {
 			k8s_glue_t gl = { .toff = p->t[ti].toff, .tlen = p->t[ti].tlen };
 			if ((r = hfi_k8s_glue_push(b, &gl)) < 0)
 				return r;
 		}
-		nd.srv_n = (uint32_t)(b->ix->nglues - nd.srv_i);
+		nd.ptr_n = (uint32_t)(b->ix->nglues - nd.ptr_i);
 		if ((r = hfi_k8s_node_push(b, &nd)) < 0)
 			return r;
 	}

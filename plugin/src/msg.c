@@ -382,8 +382,8 @@ static void put_rr(pk_t *pk, unsigned i, bool compress)
 
 /*
  * The OPT record request.SizeAndDo puts on a reply: the client's OPT
- * reused (root owner, version 0, its UDP size, TTL & 0xff00 = DO and the
- * upper Z bits) with the options CoreDNS supports echoed as miekg re-packs
+ * reused (root owner, version 0, its UDP size, only the DO bit of its flags (spec 2;
+ * miekg would keep the upper Z bits too) with the options CoreDNS supports echoed as miekg re-packs
  * them (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING); or, when the reply
  * carries an extended error, the reply's own OPT with that option.
  * Returns the OPT's length; writes it when pk is not NULL.
@@ -396,7 +396,7 @@ static size_t opt_build(pk_t *pk, const hfi_query_t *q, bool has_ede, uint16_t e
 	if (has_ede)
 		ttl |= q->do_bit ? 0x8000u : 0;
 	else
-		ttl |= q->edns_flags & 0xFF00u;
+		ttl |= q->edns_flags & 0x8000u; /* spec 2: DO copied, other flags cleared */
 	if (pk != NULL) {
 		uint8_t h[9] = { 0, 0, HFI_T_OPT, (uint8_t)(q->edns_size >> 8), (uint8_t)q->edns_size,
 				 (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16), (uint8_t)(ttl >> 8),

@@ -359,3 +359,15 @@ const uint8_t *hfi_query_suffix(const hfi_query_t *q, int labels)
 		return q->qname;
 	return q->qname + q->label_off[q->nlabels - labels];
 }
+
+/* ---- shared with the forward path (engine_chase.c) ---- */
+
+int hfi_wire_get_name(const uint8_t *msg, size_t lim, size_t *off, uint8_t *out, size_t *outlen)
+{
+	return get_name(msg, lim, off, out, outlen, NULL);
+}
+
+const char *hfi_wire_rdata_layout(uint16_t type)
+{
+	return rdata_layout(type);
+}

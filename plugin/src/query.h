@@ -60,6 +60,13 @@ typedef struct hfi_query {
  * value: qname may point into its own qname_buf. */
 int hfi_query_parse(hfi_query_t *q, const uint8_t *pkt, size_t len, bool tcp);
 
+/* Read a (possibly compressed) name at *off of msg[0:lim] into out
+ * (>= 256 bytes, decompressed); *off moves past it.  0 or -1. */
+int hfi_wire_get_name(const uint8_t *msg, size_t lim, size_t *off, uint8_t *out, size_t *outlen);
+/* miekg's RDATA field layout for type ("N" name, "2"/"4" integers, "A"/"6"
+ * addresses, "S" string, "T" strings, "O" options), NULL for opaque types. */
+const char *hfi_wire_rdata_layout(uint16_t type);
+
 /* The qname suffix in query case that spans the last `labels` labels. */
 const uint8_t *hfi_query_suffix(const hfi_query_t *q, int labels);
 

@@ -272,9 +272,11 @@ def tcp_exchange(port, wires, timeout=TCP_TIMEOUT, host=LOOPBACK):
 
 def build_query(name, rdtype="A", rdclass="IN", edns=None, payload=1232, do=False,
                 rd=True, qid=None):
-    use_edns = False if edns is None else edns
-    q = dns.message.make_query(name, rdtype, rdclass, use_edns=use_edns,
+    # dnspython reads use_edns=1 as True (EDNS 0), so set the level afterwards
+    q = dns.message.make_query(name, rdtype, rdclass, use_edns=False if edns is None else 0,
                                payload=payload, want_dnssec=do if edns is not None else False)
+    if edns:
+        q.use_edns(edns, q.ednsflags, payload)
     if not rd:
         q.flags &= ~dns.flags.RD
     if qid is not None:
@@ -897,6 +899,11 @@ def run_holdfast(args, cwd, timeout=5.0):
         os.kill(p.pid, signal.SIGKILL)
         out, err = p.communicate(timeout=5)
         return None, out.decode(errors="replace"), err.decode(errors="replace")
+    except BaseException:   # e.g. the test's time limit: never leave it running
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(timeout=5)
+        raise
 
 
 def ldns_check(wires):

@@ -98,6 +98,17 @@ cluster.local {
     bind 127.0.0.1
     errors
 }
+""", None, ["cannot serve dns://cluster.local.:{PORT} on 127.0.0.1 - it is already defined"], {}),
+
+    # without bind (never listens: setup fails first).  zoneAddr.String()
+    # adds " on ADDRESS" only for bound keys (core/dnsserver/address.go)
+    ("duplicate-zone-port-unbound", """\
+cluster.local {
+    errors
+}
+cluster.local {
+    errors
+}
 """, None, ["cannot serve dns://cluster.local.:{PORT} - it is already defined"], {}),
 
     ("bad-zone", """\
@@ -215,10 +226,12 @@ cluster.local {
 }
 """, None, ["plugin/kubernetes: this plugin can only be used once per Server Block"], {}),
 
+    # dnsutil.IsReverse wants the ".in-addr.arpa." suffix, so a bare
+    # in-addr.arpa. would count as forward; a CIDR gives a real reverse zone
     ("only-reverse-zones", """\
 cluster.local {
     bind 127.0.0.1
-    kubernetes in-addr.arpa {
+    kubernetes 10.0.0.0/8 {
         manifest cluster.yaml
     }
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "config_keys.h"
 #include "holdfast.h"
 #include "log.h"
@@ -1218,6 +1219,157 @@ static void test_other_plugin_errors(void **state)
 		  "this plugin can only be used once per Server Block");
 }
 
+
+/* ------------------------------------------------------ value parsers */
+
+static void dur_ok(const char *s, int64_t want)
+{
+	int64_t ns = -12345;
+	char msg[256] = "";
+	if (!hfi_go_duration(s, &ns, msg, sizeof(msg)))
+		fail_msg("%s: %s", s, msg);
+	assert_int_equal(ns, want);
+}
+
+static void dur_bad(const char *s, const char *want)
+{
+	int64_t ns;
+	char msg[256] = "";
+	assert_false(hfi_go_duration(s, &ns, msg, sizeof(msg)));
+	assert_string_equal(msg, want);
+}
+
+static void dur_str(int64_t ns, const char *want)
+{
+	char b[64];
+	hfi_go_duration_str(ns, b, sizeof(b));
+	assert_string_equal(b, want);
+}
+
+static void test_go_values(void **state)
+{
+	(void)state;
+	dur_ok("0", 0);
+	dur_ok("-0", 0);
+	dur_ok("5s", 5000000000LL);
+	dur_ok("1m30s", 90000000000LL);
+	dur_ok("300ms", 300000000LL);
+	dur_ok("2h", 7200000000000LL);
+	dur_ok("1.5h", 5400000000000LL);
+	dur_ok(".5s", 500000000LL);
+	dur_ok("+1s", 1000000000LL);
+	dur_ok("-1.5s", -1500000000LL);
+	dur_ok("1h2m3s4ms5us6ns", 3723004005006LL);
+	dur_ok("7\xc2\xb5s", 7000);
+	dur_ok("7\xce\xbcs", 7000);
+	dur_ok("9223372036854775807ns", INT64_MAX);
+	dur_ok("-9223372036854775808ns", INT64_MIN);
+	dur_bad("", "time: invalid duration \"\"");
+	dur_bad("5", "time: missing unit in duration \"5\"");
+	dur_bad("1x", "time: unknown unit \"x\" in duration \"1x\"");
+	dur_bad("1s2", "time: missing unit in duration \"1s2\"");
+	dur_bad(".s", "time: invalid duration \".s\"");
+	dur_bad("s", "time: invalid duration \"s\"");
+	dur_bad("9223372036854775808ns", "time: invalid duration \"9223372036854775808ns\"");
+	dur_bad("3000000h", "time: invalid duration \"3000000h\"");
+	dur_bad("1\"s", "time: unknown unit \"\\\"s\" in duration \"1\\\"s\"");
+	dur_str(0, "0s");
+	dur_str(1, "1ns");
+	dur_str(1500, "1.5\xc2\xb5s");
+	dur_str(1500000, "1.5ms");
+	dur_str(1500000000LL, "1.5s");
+	dur_str(90000000000LL, "1m30s");
+	dur_str(90000000000000LL, "25h0m0s");
+	dur_str(-1000000000LL, "-1s");
+	dur_str(INT64_MIN, "-2562047h47m16.854775808s");
+
+	long long v;
+	char msg[256];
+	assert_true(hfi_go_atoi("-42", &v, msg, sizeof(msg)));
+	assert_int_equal(v, -42);
+	assert_true(hfi_go_atoi("+7", &v, msg, sizeof(msg)));
+	assert_int_equal(v, 7);
+	assert_true(hfi_go_atoi("-9223372036854775808", &v, msg, sizeof(msg)));
+	assert_int_equal(v, INT64_MIN);
+	assert_false(hfi_go_atoi("9223372036854775808", &v, msg, sizeof(msg)));
+	assert_string_equal(msg, "strconv.Atoi: parsing \"9223372036854775808\": value out of range");
+	assert_false(hfi_go_atoi("1_0", &v, msg, sizeof(msg)));
+	assert_string_equal(msg, "strconv.Atoi: parsing \"1_0\": invalid syntax");
+	assert_false(hfi_go_atoi("", &v, msg, sizeof(msg)));
+	assert_string_equal(msg, "strconv.Atoi: parsing \"\": invalid syntax");
+	assert_false(hfi_go_atoi("-", &v, msg, sizeof(msg)));
+	unsigned long long u;
+	assert_true(hfi_go_parse_uint("4294967295", 32, &u, msg, sizeof(msg)));
+	assert_false(hfi_go_parse_uint("4294967296", 32, &u, msg, sizeof(msg)));
+	assert_string_equal(msg, "strconv.ParseUint: parsing \"4294967296\": value out of range");
+	assert_false(hfi_go_parse_uint("+1", 32, &u, msg, sizeof(msg)));
+	double f;
+	assert_true(hfi_go_parse_float("0.25", &f, msg, sizeof(msg)));
+	assert_true(f == 0.25);
+	assert_false(hfi_go_parse_float(" 1", &f, msg, sizeof(msg)));
+	assert_false(hfi_go_parse_float("1e999", &f, msg, sizeof(msg)));
+	assert_string_equal(msg, "strconv.ParseFloat: parsing \"1e999\": value out of range");
+
+	size_t hs, hl, ps;
+	assert_true(hfi_go_split_host_port("[::1]:53", &hs, &hl, &ps, msg, sizeof(msg)));
+	assert_int_equal(hs, 1);
+	assert_int_equal(hl, 3);
+	assert_int_equal(ps, 6);
+	assert_true(hfi_go_split_host_port(":8080", &hs, &hl, &ps, msg, sizeof(msg)));
+	assert_int_equal(hl, 0);
+	assert_int_equal(ps, 1);
+	assert_true(hfi_go_split_host_port("host:", &hs, &hl, &ps, msg, sizeof(msg)));
+	static const struct {
+		const char *in, *err;
+	} bad[] = {
+		{"[::1]", "address [::1]: missing port in address"},
+		{"[::1", "address [::1: missing ']' in address"},
+		{"[::1]x:53", "address [::1]x:53: missing port in address"},
+		{"[::1]:5:3", "address [::1]:5:3: too many colons in address"},
+		{"a:b:c", "address a:b:c: too many colons in address"},
+		{"a[b:1", "address a[b:1: unexpected '[' in address"},
+		{"a]b:1", "address a]b:1: unexpected ']' in address"},
+		{"", "missing port in address"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(hfi_go_split_host_port(bad[i].in, &hs, &hl, &ps, msg, sizeof(msg)));
+		assert_string_equal(msg, bad[i].err);
+	}
+}
+
+static void test_domain_names(void **state)
+{
+	(void)state;
+	static const char *ok[] = {".", "a", "a.", "example.org", "*.example.org", "a\\.b.org",
+				   "\\065bc.org", "xn--bcher-kva.example", "10.0.0.0/24", "_srv._tcp"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!hfi_is_domain_name(ok[i]))
+			fail_msg("%s should be a domain name", ok[i]);
+	static const char *bad[] = {"", "..", ".a", "a..b", "a.b..",
+				    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.org"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (hfi_is_domain_name(bad[i]))
+			fail_msg("%s should not be a domain name", bad[i]);
+	assert_true(hfi_is_fqdn("a."));
+	assert_false(hfi_is_fqdn("a\\."));
+	assert_true(hfi_is_fqdn("a\\\\."));
+	assert_true(hfi_zone_is_reverse("0.10.in-addr.arpa."));
+	assert_true(hfi_zone_is_reverse("8.b.d.0.1.0.0.2.ip6.arpa."));
+	assert_false(hfi_zone_is_reverse("in-addr.arpa."));
+	assert_false(hfi_zone_is_reverse("ip6.arpa."));
+	assert_false(hfi_zone_is_reverse("cluster.local."));
+	hfi_strv_t v = {0};
+	assert_int_equal(hfi_normalize_exact(NULL, "dns://Example.ORG:53", &v), 1);
+	assert_int_equal(hfi_normalize_exact(NULL, "a..b", &v), 0);
+	assert_int_equal(hfi_normalize_exact(NULL, "10.0.0.0/15", &v), 2);
+	strv_is(&v, 3, "example.org.", "0.10.in-addr.arpa.", "1.10.in-addr.arpa.");
+	assert_int_equal(hfi_strv_push(NULL, &v, "example.org."), HF_EOK);
+	assert_int_equal(hfi_strv_push(NULL, &v, "a."), HF_EOK);
+	assert_int_equal(hfi_strv_dedup(NULL, &v), HF_EOK);
+	strv_is(&v, 4, "example.org.", "0.10.in-addr.arpa.", "1.10.in-addr.arpa.", "a.");
+	hfi_strv_free(NULL, &v);
+}
+
 /* ----------------------------------------------------------------- load */
 
 static void test_load_file(void **state)
@@ -1340,6 +1492,8 @@ int main(void)
 		cmocka_unit_test(test_other_plugins),
 		cmocka_unit_test(test_bind_interface),
 		cmocka_unit_test(test_other_plugin_errors),
+		cmocka_unit_test(test_go_values),
+		cmocka_unit_test(test_domain_names),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_torture),
 	};

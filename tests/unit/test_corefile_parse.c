@@ -458,6 +458,41 @@ static void test_file_import_cap(void **state)
 	parse_err("x {\n import loop/self.conf\n}\n", l1, l2);
 }
 
+
+static void path_is(char *got, const char *want)
+{
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_paths(void **state)
+{
+	(void)state;
+	path_is(hfi_path_clean(NULL, ""), ".");
+	path_is(hfi_path_clean(NULL, "a//b/./c/"), "a/b/c");
+	path_is(hfi_path_clean(NULL, "a/../../b"), "../b");
+	path_is(hfi_path_clean(NULL, "/../x/.."), "/");
+	path_is(hfi_path_clean(NULL, "/a/b/../c"), "/a/c");
+	path_is(hfi_path_join(NULL, "/etc/coredns", "custom/*.server"), "/etc/coredns/custom/*.server");
+	path_is(hfi_path_join(NULL, "/etc/coredns", "../x"), "/etc/x");
+	path_is(hfi_path_join(NULL, "", "x/"), "x");
+	path_is(hfi_path_dir(NULL, "/etc/coredns/Corefile"), "/etc/coredns");
+	path_is(hfi_path_dir(NULL, "Corefile"), ".");
+	path_is(hfi_path_dir(NULL, "/Corefile"), "/");
+	path_is(hfi_path_abs(NULL, "/a/./b"), "/a/b");
+	char cwd[4096], want[4200];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/x", strcmp(cwd, "/") ? cwd : "");
+	path_is(hfi_path_abs(NULL, "x"), want);
+	setenv("HF_T_A", "1", 1);
+	path_is(hfi_env_replace(NULL, "{$HF_T_A}{%HF_T_A%}{$HF_T_A"), "11{$HF_T_A");
+	setenv("HF_T_SELF", "{$HF_T_SELF}", 1);
+	char *r = hfi_env_replace(NULL, "x{$HF_T_SELF}y");   /* bounded, no hang */
+	assert_non_null(r);
+	free(r);
+}
+
 static void test_torture(void **state)
 {
 	(void)state;
@@ -513,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_import_errors),
 		cmocka_unit_test(test_import_env_pattern),
 		cmocka_unit_test(test_file_import_cap),
+		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_torture),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -138,8 +138,8 @@ static void test_a_edns(void **state)
 	(void)state;
 	buf_t m;
 	hfi_query_t q;
-	/* DO set, upper Z bits 0x0100 and low Z bits 0x0001 set, an unknown
-	 * version-0 flag pattern: TTL & 0xff00 is echoed */
+	/* DO set, upper Z bits 0x0100 and low Z bits 0x0001 set: only DO is
+	 * echoed (spec 2: "the DO bit copied, other flags cleared") */
 	const uint8_t opts[] = { 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, /* COOKIE: echoed */
 				 0, 8, 0, 7, 0, 1, 24, 0, 10, 0, 0,   /* ECS: dropped */
 				 0, 3, 0, 0,                          /* NSID: echoed */
@@ -152,7 +152,7 @@ static void test_a_edns(void **state)
 	const uint8_t want[] = "\x12\x34\x85\x10\x00\x01\x00\x01\x00\x00\x00\x01"
 			       QN_EXAMPLE "\x00\x00\x01\x00\x01"
 			       QN_EXAMPLE "\x00\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\xc0\x00\x02\x07"
-			       "\x00\x00\x29\x04\xd0\x00\x00\x81\x00\x00\x10"
+			       "\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x10"
 			       "\x00\x0a\x00\x08\x01\x02\x03\x04\x05\x06\x07\x08"
 			       "\x00\x03\x00\x00";
 	assert_int_equal(n, sizeof(want) - 1);
