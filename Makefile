@@ -15,7 +15,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iplugin/include -Iplugin/src \
 	-DHF_VERSION=\"$(VERSION)\"
 CFLAGS  ?= -O2
 LIB_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DHF_BUILDING_LIBRARY
-LIB_LIBS := -lyaml -lurcu-qsbr -lpthread
+LIB_LIBS := -lyaml -lcurl -lurcu-qsbr -lpthread
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC  := $(wildcard plugin/src/*.c)
@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 30
 
 .SECONDARY:
-.PHONY: all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench clean check-exports
+.PHONY: fakeapi-test all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench clean check-exports
 
 all: $(B)/libholdfast.so $(B)/holdfast $(B)/ldns-check
 
@@ -52,16 +52,19 @@ $(B)/libholdfast.a: $(LIB_OBJ)
 
 $(B)/holdfast: $(SHIM_SRC) $(wildcard shim/*.h) plugin/include/holdfast.h $(B)/libholdfast.so
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ishim -o $@ $(SHIM_SRC) -L$(B) -lholdfast \
-		-Wl,-rpath,'$$ORIGIN' -lpthread -lmicrohttpd
+		-Wl,-rpath,'$$ORIGIN' -lpthread -lmicrohttpd -Wl,--no-as-needed -ljemalloc
 
 $(B)/ldns-check: tests/tools/ldns_check.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lldns
 
-# unit tests link the static library so hfi_ internals are reachable
+# unit tests link the static library so hfi_ internals are reachable;
+# UNIT_EXTRA_<test> adds link flags to one test (normal build only)
+UNIT_EXTRA_test_arena := -Wl,--no-as-needed -ljemalloc
 $(B)/unit/%: tests/unit/%.c $(B)/libholdfast.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka -lldns $(LIB_LIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka -lldns $(LIB_LIBS) \
+		$(UNIT_EXTRA_$*)
 
 $(B)/asan/obj/%.o: plugin/src/%.c $(wildcard plugin/src/*.h) plugin/include/holdfast.h
 	@mkdir -p $(@D)
@@ -118,6 +121,11 @@ check-exports: $(B)/libholdfast.so
 integration: all
 	timeout 600 $(PY) tests/integration/run_all.py --build $(B)
 
+# the fake Kubernetes API server: its own checks, and kubectl against it
+fakeapi-test:
+	timeout 120 $(PY) tests/fakeapi/test_fakeapi.py
+	timeout 120 $(PY) tests/fakeapi/test_kubectl.py
+
 test: SHELL := /bin/bash
 fuzz-smoke: SHELL := /bin/bash
 test: deps
@@ -129,6 +137,7 @@ test: deps
 	$(MAKE) -j2 $(patsubst %,$(B)/fuzz-replay/%,$(FUZZ_NAMES)) $(patsubst %,$(B)/libfuzzer/%,$(FUZZ_NAMES))
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz-smoke
+	$(MAKE) fakeapi-test
 	$(MAKE) integration
 	@echo "make test: all passed"
 

@@ -6,6 +6,7 @@ set -e
 B=${1:-build}
 cd "$(dirname "$0")/.."
 BENCH=${BENCH_DIR:-../shared/bench}
+[ -d "$BENCH" ] || BENCH=/work/shared/bench
 missing=""
 for p in nsd knot dnsperf; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -26,6 +26,9 @@ typedef struct hfi_api_stats {
 	uint64_t errors[HFI_RES_COUNT];
 	uint64_t relists[HFI_RES_COUNT];
 	uint64_t status_410, status_429, status_5xx;
+	/* additive (api module) */
+	uint64_t bad_objects[HFI_RES_COUNT]; /* objects skipped: failed conversion / wrong kind */
+	uint64_t status_other;      /* other non-2xx answers (401, 403, 404, ...) */
 } hfi_api_stats_t;
 
 /* Resolve the connection (endpoint/tls, kubeconfig [context], or in-cluster
@@ -36,5 +39,9 @@ int hfi_api_start(hfi_api_t *api);
 /* Stop and join (returns within ~1 s), then free. NULL is fine. */
 void hfi_api_free(hfi_api_t *api);
 void hfi_api_get_stats(hfi_api_t *api, hfi_api_stats_t *out);
+/* Additive: the resources this config watches (for hfi_sync_cfg_t.want):
+ * namespaces and services always, endpointslices unless noendpoints, pods
+ * only with `pods verified`. */
+void hfi_api_want(const hfi_cfg_kubernetes_t *cfg, bool want[HFI_RES_COUNT]);
 
 #endif

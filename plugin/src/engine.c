@@ -10,20 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 #include "log.h"
+#include "api.h"
 #include "manifest.h"
 #include "selector.h"
+#include "snapshot.h"
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define now_ms hfi_engine_now_ms
 
-static bool self_add(hf_engine_t *e, const hfi_ip_t *ip)
+static bool self_add(hfi_k8s_inst_t *e, const hfi_ip_t *ip)
 {
 	if (e->nself >= sizeof(e->self) / sizeof(e->self[0]))
 		return false;
@@ -40,7 +38,7 @@ static bool self_add(hf_engine_t *e, const hfi_ip_t *ip)
 
 /* Own addresses for NS answers (spec 4.5): the `bind` addresses, or every
  * interface address; loopback is always excluded. */
-static void find_self_ips(hf_engine_t *e, const hfi_block_t *b)
+static void find_self_ips(hfi_k8s_inst_t *e, const hfi_block_t *b)
 {
 	e->nself = 0;
 	if (b->bind.n > 0) {
@@ -75,20 +73,10 @@ static void find_self_ips(hf_engine_t *e, const hfi_block_t *b)
 	freeifaddrs(ifa);
 }
 
-static int load_kubernetes(hf_engine_t *e, size_t bi, char *err, size_t errlen)
+/* Objects from manifest files: a complete picture, fully synced. */
+static int load_manifests(hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k,
+			  const hfi_plugin_t *p, char *err, size_t errlen)
 {
-	const hfi_block_t *b = &e->cfg->blocks[bi];
-	const hfi_cfg_kubernetes_t *k = b->kubernetes;
-	const hfi_plugin_t *p = NULL;
-	for (size_t i = 0; i < b->nplugins; i++)
-		if (strcmp(b->plugins[i].name, "kubernetes") == 0)
-			p = &b->plugins[i];
-	hfi_k8s_inst_t *inst = &e->k8s[bi];
-	inst->store = hfi_store_new(NULL);
-	if (inst->store == NULL) {
-		snprintf(err, errlen, "plugin/kubernetes: %s", hf_strerror(HF_ENOMEM));
-		return HF_ENOMEM;
-	}
 	hfi_selector_t *labels = NULL;
 	if (k->labels != NULL) {
 		char serr[256] = "";
@@ -118,16 +106,118 @@ static int load_kubernetes(hf_engine_t *e, size_t bi, char *err, size_t errlen)
 	hfi_selector_free(labels);
 	if (ret < 0)
 		return ret;
-	/* Manifests are a complete picture: fully synced.  Without any
-	 * manifest the API source (a later issue) is the only way to sync. */
-	hfi_store_set_synced(inst->store, k->manifests.n > 0);
-	find_self_ips(e, b);
-	hfi_k8s_index_t *ix = hfi_k8s_index_build(inst->store, k, e->self, e->nself, NULL);
-	if (ix == NULL) {
+	hfi_store_set_synced(inst->store, true);
+	atomic_store(&inst->state, HFI_LIVE);
+	return HF_EOK;
+}
+
+/* The live source: sync (serve-stale), snapshot warm start, API client. */
+static int load_live(hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k, char *err, size_t errlen)
+{
+	hfi_sync_cfg_t scfg = {
+		.stale_min_ms = (int64_t)k->serve_stale_min_s * 1000,
+		.stale_max_ms = (int64_t)k->serve_stale_max_s * 1000,
+		.deletion_guard = k->deletion_guard > 0 ? k->deletion_guard : 0.5,
+	};
+	hfi_api_want(k, scfg.want);
+	inst->sync = hfi_sync_new(inst->store, &scfg);
+	if (inst->sync == NULL) {
+		snprintf(err, errlen, "plugin/kubernetes: %s", hf_strerror(HF_ENOMEM));
+		return HF_ENOMEM;
+	}
+	if (k->snapshot_path != NULL && access(k->snapshot_path, F_OK) == 0) {
+		char serr[512] = "";
+		int n = hfi_snapshot_load(inst->store, k->snapshot_path, serr, sizeof(serr));
+		if (n >= 0) {
+			inst->restored = (uint64_t)n;
+			hfi_sync_restored(inst->sync, now_ms());
+			hfi_log(HFI_LOG_INFO, "kubernetes", "restored %d objects from snapshot %s; "
+				"serving them until the API confirms", n, k->snapshot_path);
+		} else if (n != HF_ENOENT) {
+			hfi_log(HFI_LOG_WARNING, "kubernetes", "ignoring snapshot %s: %s",
+				k->snapshot_path, serr);
+		}
+	}
+	atomic_store(&inst->state, (int)hfi_sync_state(inst->sync, now_ms()));
+	inst->api = hfi_api_new(k, inst->sync, err, errlen);
+	return inst->api == NULL ? HF_ECONFIG : HF_EOK;
+}
+
+static int load_kubernetes(hf_engine_t *e, size_t bi, char *err, size_t errlen)
+{
+	const hfi_block_t *b = &e->cfg->blocks[bi];
+	const hfi_cfg_kubernetes_t *k = b->kubernetes;
+	const hfi_plugin_t *p = NULL;
+	for (size_t i = 0; i < b->nplugins; i++)
+		if (strcmp(b->plugins[i].name, "kubernetes") == 0)
+			p = &b->plugins[i];
+	hfi_k8s_inst_t *inst = &e->k8s[bi];
+	inst->store = hfi_store_new(NULL);
+	if (inst->store == NULL) {
+		snprintf(err, errlen, "plugin/kubernetes: %s", hf_strerror(HF_ENOMEM));
+		return HF_ENOMEM;
+	}
+	int ret = k->manifests.n > 0 ? load_manifests(inst, k, p, err, errlen)
+				     : load_live(inst, k, err, errlen);
+	if (ret != HF_EOK)
+		return ret;
+	find_self_ips(inst, b);
+	if (hfi_engine_rebuild(e, bi) != HF_EOK) {
 		snprintf(err, errlen, "plugin/kubernetes: cannot build the index: %s", hf_strerror(HF_ENOMEM));
 		return HF_ENOMEM;
 	}
-	atomic_store(&inst->index, ix);
+	return HF_EOK;
+}
+
+/* Start the API clients, then wait (as CoreDNS does) up to startup_timeout
+ * for the first sync; a snapshot restore answers at once. */
+static int start_live(hf_engine_t *e, char *err, size_t errlen)
+{
+	bool any = false;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		if (e->k8s[bi].api == NULL)
+			continue;
+		if (hfi_api_start(e->k8s[bi].api) != HF_EOK) {
+			snprintf(err, errlen, "plugin/kubernetes: cannot start the API client");
+			return HF_ENOMEM;
+		}
+		any = true;
+	}
+	if (!any)
+		return HF_EOK;
+	int ret = hfi_engine_maint_start(e);
+	if (ret != HF_EOK) {
+		snprintf(err, errlen, "cannot start the maintenance thread");
+		return ret;
+	}
+	int64_t start = now_ms(), last_log = start;
+	for (;;) {
+		bool waiting = false;
+		int64_t limit = 0;
+		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+			hfi_k8s_inst_t *inst = &e->k8s[bi];
+			if (inst->sync == NULL)
+				continue;
+			uint32_t t = e->cfg->blocks[bi].kubernetes->startup_timeout_ms;
+			if ((int64_t)t > limit)
+				limit = t;
+			if (hfi_sync_state(inst->sync, now_ms()) == HFI_SYNCING)
+				waiting = true;
+		}
+		int64_t now = now_ms();
+		if (!waiting)
+			break;
+		if (now - start >= limit) {
+			hfi_log(HFI_LOG_WARNING, "kubernetes", "starting server with unsynced Kubernetes API");
+			break;
+		}
+		if (now - last_log >= 500) {
+			hfi_log(HFI_LOG_INFO, "kubernetes", "waiting for Kubernetes API before starting server");
+			last_log = now;
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	return HF_EOK;
 }
 
@@ -257,6 +347,10 @@ HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
 	}
 	e->flags = flags;
 	e->started_ms = now_ms();
+	atomic_store(&e->epoch, 1);
+	pthread_mutex_init(&e->workers_lock, NULL);
+	pthread_mutex_init(&e->maint_lock, NULL);
+	pthread_cond_init(&e->maint_cond, NULL);
 	hfi_log_set_quiet((flags & HF_OPEN_QUIET) != 0);
 	e->cfg = hfi_config_load(corefile_path, default_port, NULL, err, errlen);
 	if (e->cfg == NULL)
@@ -271,6 +365,8 @@ HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
 		    load_kubernetes(e, bi, err, errlen) != HF_EOK)
 			goto fail;
 	}
+	if (start_live(e, err, errlen) != HF_EOK)
+		goto fail;
 	if (build_listeners(e) != HF_EOK) {
 		snprintf(err, errlen, "cannot set up listeners: %s", hf_strerror(HF_ENOMEM));
 		goto fail;
@@ -289,7 +385,15 @@ HF_API void hf_engine_close(hf_engine_t *e)
 		return;
 	if (e->k8s != NULL && e->cfg != NULL) {
 		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+			hfi_api_free(e->k8s[bi].api);
+			e->k8s[bi].api = NULL;
+		}
+	}
+	hfi_engine_maint_stop(e);
+	if (e->k8s != NULL && e->cfg != NULL) {
+		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
 			hfi_k8s_index_free(atomic_load(&e->k8s[bi].index));
+			hfi_sync_free(e->k8s[bi].sync);
 			hfi_store_free(e->k8s[bi].store);
 		}
 	}
@@ -297,7 +401,11 @@ HF_API void hf_engine_close(hf_engine_t *e)
 	for (size_t i = 0; i < e->nlisteners; i++)
 		free(e->listeners[i].routes);
 	free(e->listeners);
+	free(e->workers);
 	hfi_config_free(e->cfg);
+	pthread_mutex_destroy(&e->workers_lock);
+	pthread_mutex_destroy(&e->maint_lock);
+	pthread_cond_destroy(&e->maint_cond);
 	free(e);
 }
 
@@ -327,11 +435,31 @@ HF_API hf_worker_t *hf_worker_new(hf_engine_t *e)
 		return NULL;
 	w->e = e;
 	w->fwd_seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
+	pthread_mutex_lock(&e->workers_lock);
+	if (hfi_mm_grow(NULL, (void **)&e->workers, &e->workers_cap, e->nworkers + 1,
+			sizeof(*e->workers)) != HF_EOK) {
+		pthread_mutex_unlock(&e->workers_lock);
+		free(w);
+		return NULL;
+	}
+	e->workers[e->nworkers++] = w;
+	pthread_mutex_unlock(&e->workers_lock);
 	return w;
 }
 
 HF_API void hf_worker_free(hf_worker_t *w)
 {
+	if (w == NULL)
+		return;
+	hf_engine_t *e = w->e;
+	pthread_mutex_lock(&e->workers_lock);
+	for (size_t i = 0; i < e->nworkers; i++) {
+		if (e->workers[i] == w) {
+			e->workers[i] = e->workers[--e->nworkers];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->workers_lock);
 	free(w);
 }
 
@@ -343,8 +471,12 @@ HF_API int hf_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t 
 		return HF_EINVAL;
 	if (listener < 0 || (size_t)listener >= w->e->nlisteners)
 		return HF_EINVAL;
-	return hfi_engine_answer(w, listener, query, qlen, client, transport, resp, respcap,
-				 resplen);
+	/* readers announce the epoch they entered with (engine_sync.c) */
+	atomic_store(&w->active, atomic_load(&w->e->epoch));
+	int ret = hfi_engine_answer(w, listener, query, qlen, client, transport, resp, respcap,
+				    resplen);
+	atomic_store(&w->active, 0);
+	return ret;
 }
 
 HF_API int hf_forward_upstream(hf_worker_t *w, int idx, char *addr, size_t addrlen)
@@ -399,7 +531,7 @@ HF_API int hf_ready(hf_engine_t *e, char *buf, size_t len)
 	if (buf != NULL && len > 0)
 		buf[0] = '\0';
 	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
-		if (e->k8s[bi].store != NULL && !hfi_store_synced(e->k8s[bi].store))
+		if (e->k8s[bi].store != NULL && atomic_load(&e->k8s[bi].state) == HFI_SYNCING)
 			ready = 0;
 	}
 	if (!ready && buf != NULL && len > 0)
@@ -407,30 +539,65 @@ HF_API int hf_ready(hf_engine_t *e, char *buf, size_t len)
 	return ready;
 }
 
+/* The state to report for the whole engine: the worst instance's. */
+static int engine_state(hf_engine_t *e)
+{
+	static const int rank[] = {[HFI_LIVE] = 0, [HFI_STALE] = 1, [HFI_EXPIRED] = 2, [HFI_SYNCING] = 3};
+	int worst = HFI_LIVE;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+		if (e->k8s[bi].store == NULL)
+			continue;
+		int st = atomic_load(&e->k8s[bi].state);
+		if (rank[st] > rank[worst])
+			worst = st;
+	}
+	return worst;
+}
+
 HF_API int hf_status_json(hf_engine_t *e, char *buf, size_t len)
 {
 	if (e == NULL || buf == NULL || len == 0)
 		return HF_EINVAL;
 	size_t services = 0, slices = 0, namespaces = 0, pods = 0, names = 0;
-	int synced = 1;
+	uint64_t rebuilds = 0, restored = 0, held = 0, trips = 0, snapshots = 0;
 	for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
-		hfi_store_t *st = e->k8s[bi].store;
-		if (st == NULL)
+		hfi_k8s_inst_t *inst = &e->k8s[bi];
+		if (inst->store == NULL)
 			continue;
-		services += hfi_store_count_services(st);
-		slices += hfi_store_count_slices(st);
-		namespaces += hfi_store_count_namespaces(st);
-		pods += hfi_store_count_pods(st);
-		synced &= hfi_store_synced(st);
-		names += hfi_k8s_index_names(atomic_load(&e->k8s[bi].index));
+		if (inst->sync != NULL) {
+			hfi_sync_stats_t ss;
+			hfi_sync_get_stats(inst->sync, &ss);
+			held += ss.held_deletions;
+			trips += ss.guard_trips;
+			hfi_sync_lock(inst->sync);
+		}
+		services += hfi_store_count_services(inst->store);
+		slices += hfi_store_count_slices(inst->store);
+		namespaces += hfi_store_count_namespaces(inst->store);
+		pods += hfi_store_count_pods(inst->store);
+		if (inst->sync != NULL)
+			hfi_sync_unlock(inst->sync);
+		rebuilds += inst->rebuilds;
+		restored += inst->restored;
+		snapshots += inst->snapshots;
 	}
+	/* index sizes are read by the maintenance thread's owner only */
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++)
+		if (e->k8s[bi].store != NULL && e->k8s[bi].sync == NULL)
+			names += hfi_k8s_index_names(atomic_load(&e->k8s[bi].index));
 	int n = snprintf(buf, len,
 			 "{\"version\":\"%s\",\"state\":\"%s\",\"listeners\":%zu,\"blocks\":%zu,"
 			 "\"objects\":{\"namespaces\":%zu,\"services\":%zu,\"endpointslices\":%zu,"
-			 "\"pods\":%zu},\"index_names\":%zu,\"uptime_ms\":%lld,\"lameduck_ms\":%u}",
-			 hf_version(), synced ? "LIVE" : "SYNCING", e->nlisteners,
-			 e->cfg->nblocks, namespaces, services, slices, pods, names,
-			 (long long)(now_ms() - e->started_ms), e->cfg->health_lameduck_ms);
+			 "\"pods\":%zu},\"index_names\":%zu,\"index_rebuilds\":%llu,"
+			 "\"restored_objects\":%llu,\"snapshots_written\":%llu,"
+			 "\"deletion_guard\":{\"trips\":%llu,\"held_deletions\":%llu},"
+			 "\"uptime_ms\":%lld,\"lameduck_ms\":%u}",
+			 hf_version(), hfi_sync_state_name((enum hfi_sync_state)engine_state(e)),
+			 e->nlisteners, e->cfg->nblocks, namespaces, services, slices, pods, names,
+			 (unsigned long long)rebuilds, (unsigned long long)restored,
+			 (unsigned long long)snapshots, (unsigned long long)trips,
+			 (unsigned long long)held, (long long)(now_ms() - e->started_ms),
+			 e->cfg->health_lameduck_ms);
 	return (n < 0 || (size_t)n >= len) ? HF_ESPACE : HF_EOK;
 }
 

@@ -145,8 +145,18 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 			if (ix == NULL || !hfi_k8s_handles(ix, q))
 				continue;
 			hfi_resp_reset(&w->resp);
-			bool synced = hfi_store_synced(e->k8s[r->block].store);
-			int res = hfi_k8s_answer(ix, q, synced, &w->resp);
+			int state = atomic_load(&e->k8s[r->block].state);
+			if (state == HFI_EXPIRED) {
+				/* past serve_stale MAX: the data may not be served */
+				w->resp.rcode = HFI_RCODE_SERVFAIL;
+				w->resp.plugin = "kubernetes";
+				return pack(w, out, cap, outlen);
+			}
+			int res = hfi_k8s_answer(ix, q, state != HFI_SYNCING, &w->resp);
+			if (state == HFI_STALE && q->has_edns) {
+				w->resp.has_ede = true; /* RFC 8914 code 3: Stale Answer */
+				w->resp.ede_code = 3;
+			}
 			if (res == HFI_K8S_NEXT)
 				continue;
 			/* an out-of-zone CNAME target goes through the forward

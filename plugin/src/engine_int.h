@@ -12,6 +12,7 @@
 #ifndef HF_ENGINE_INT_H
 #define HF_ENGINE_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,11 +24,23 @@
 #include "msg.h"
 #include "objects.h"
 #include "query.h"
+#include "sync.h"
 
-/* One kubernetes plugin instance: its store and the published index. */
+typedef struct hfi_api hfi_api_t;
+
+/* One kubernetes plugin instance: its store, the published index, and for
+ * a live source the sync (serve-stale state) and the API client. */
 typedef struct hfi_k8s_inst {
 	hfi_store_t *store;
 	_Atomic(hfi_k8s_index_t *) index;
+	hfi_sync_t *sync;       /* NULL for manifest-only instances (always LIVE) */
+	hfi_api_t *api;
+	_Atomic int state;      /* enum hfi_sync_state, refreshed by the maintenance thread */
+	hfi_ip_t self[16];      /* own addresses for NS answers */
+	size_t nself;
+	uint64_t rebuilds, snapshots, restored;
+	bool snapshot_due;
+	int64_t last_snapshot_ms;
 } hfi_k8s_inst_t;
 
 /* A zone served on a listener and the block that serves it. */
@@ -58,15 +71,26 @@ struct hf_engine {
 	hfi_k8s_inst_t *k8s;    /* one per block; store NULL when the block has no kubernetes */
 	hfi_listener_t *listeners;
 	size_t nlisteners;
-	hfi_ip_t self[16];      /* own addresses for NS answers */
-	size_t nself;
 	hfi_counters_t counters;
 	unsigned flags;
 	int64_t started_ms;
+	/* readers: every worker, for reclaiming retired indexes (engine_sync.c) */
+	_Atomic uint64_t epoch;
+	pthread_mutex_t workers_lock;
+	hf_worker_t **workers;
+	size_t nworkers, workers_cap;
+	struct { hfi_k8s_index_t *ix; uint64_t tag; } retired[64];
+	size_t nretired;
+	/* maintenance thread */
+	pthread_t maint_thread;
+	pthread_mutex_t maint_lock;
+	pthread_cond_t maint_cond;
+	bool maint_stop, maint_running;
 };
 
 struct hf_worker {
 	hf_engine_t *e;
+	_Atomic uint64_t active;  /* epoch at entry to hf_answer, 0 when idle */
 	hfi_query_t q;
 	const hfi_cfg_forward_t *fwd; /* set by an HF_FORWARD verdict */
 	unsigned fwd_seed;
@@ -89,9 +113,15 @@ const hfi_cfg_forward_t *hfi_engine_forward_for(const hfi_block_t *b, const hfi_
 bool hfi_chase_prepare(hf_worker_t *w, const hfi_cfg_forward_t **fwd);
 int hfi_chase_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, uint8_t *out, size_t cap,
 		    size_t *outlen);
+/* engine_sync.c */
+int64_t hfi_engine_now_ms(void);
+int hfi_engine_rebuild(hf_engine_t *e, size_t bi);
+int hfi_engine_maint_start(hf_engine_t *e);
+void hfi_engine_maint_stop(hf_engine_t *e);
 /* plugin_whoami.c: fill resp with the whoami answer for q from client. */
 void hfi_whoami_answer(const hfi_query_t *q, const struct sockaddr *client, hfi_resp_t *resp);
 /* engine_metrics.c */
 int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx);
+int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx);
 
 #endif

@@ -3,9 +3,11 @@
  * under CoreDNS's metric names (spec section 8).  The per-listener label
  * set is simplified: server = the first listener, zone = ".".
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "api.h"
 #include "engine_int.h"
 
 static const char *rcode_name(int rc)
@@ -62,5 +64,90 @@ int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, si
 		     "# HELP coredns_panics_total A metrics that counts the number of panics.\n"
 		     "# TYPE coredns_panics_total counter\n"
 		     "coredns_panics_total 0\n");
-	return fn(ctx, buf, (size_t)n);
+	if ((ret = fn(ctx, buf, (size_t)n)) != 0)
+		return ret;
+	return hfi_engine_metrics_live(e, fn, ctx);
+}
+
+/* holdfast's own: serve-stale state, deletion guard, API load, snapshots. */
+static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return HF_EINVAL;
+	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
+{
+	static const char *res_names[HFI_RES_COUNT] = {"namespaces", "services", "endpointslices", "pods"};
+	static const char *states[] = {"SYNCING", "LIVE", "STALE", "EXPIRED"};
+	int ret = 0;
+	bool header = false;
+	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
+		hfi_k8s_inst_t *inst = &e->k8s[bi];
+		if (inst->store == NULL)
+			continue;
+		if (!header) {
+			ret = emit(fn, ctx, "# HELP holdfast_kubernetes_state Serve-stale state of each kubernetes plugin instance (1 = current).\n"
+				   "# TYPE holdfast_kubernetes_state gauge\n");
+			header = true;
+		}
+		int st = atomic_load(&inst->state);
+		for (int i = 0; i < 4 && ret == 0; i++)
+			ret = emit(fn, ctx, "holdfast_kubernetes_state{instance=\"%zu\",state=\"%s\"} %d\n",
+				   bi, states[i], st == i);
+	}
+	if (ret != 0 || !header)
+		return ret;
+	ret = emit(fn, ctx, "# HELP holdfast_index_rebuilds_total Index generations built and published.\n"
+		   "# TYPE holdfast_index_rebuilds_total counter\n");
+	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++)
+		if (e->k8s[bi].store != NULL)
+			ret = emit(fn, ctx, "holdfast_index_rebuilds_total{instance=\"%zu\"} %llu\n", bi,
+				   (unsigned long long)e->k8s[bi].rebuilds);
+	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
+		hfi_k8s_inst_t *inst = &e->k8s[bi];
+		if (inst->sync == NULL)
+			continue;
+		hfi_sync_stats_t ss;
+		hfi_sync_get_stats(inst->sync, &ss);
+		ret = emit(fn, ctx,
+			   "# HELP holdfast_deletion_guard_trips_total Relists or deletion bursts the deletion guard held back.\n"
+			   "# TYPE holdfast_deletion_guard_trips_total counter\n"
+			   "holdfast_deletion_guard_trips_total{instance=\"%zu\"} %llu\n"
+			   "# HELP holdfast_deletion_guard_held_total Object deletions the guard held back.\n"
+			   "# TYPE holdfast_deletion_guard_held_total counter\n"
+			   "holdfast_deletion_guard_held_total{instance=\"%zu\"} %llu\n"
+			   "# HELP holdfast_stale_entered_total Transitions from LIVE to STALE.\n"
+			   "# TYPE holdfast_stale_entered_total counter\n"
+			   "holdfast_stale_entered_total{instance=\"%zu\"} %llu\n",
+			   bi, (unsigned long long)ss.guard_trips, bi,
+			   (unsigned long long)ss.held_deletions, bi,
+			   (unsigned long long)ss.stale_entered);
+		if (ret != 0 || inst->api == NULL)
+			continue;
+		hfi_api_stats_t as;
+		hfi_api_get_stats(inst->api, &as);
+		ret = emit(fn, ctx, "# HELP holdfast_api_requests_total Requests sent to the Kubernetes API.\n"
+			   "# TYPE holdfast_api_requests_total counter\n");
+		for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++)
+			for (int v = 0; v < 2 && ret == 0; v++)
+				ret = emit(fn, ctx, "holdfast_api_requests_total{instance=\"%zu\",resource=\"%s\",verb=\"%s\"} %llu\n",
+					   bi, res_names[r], v ? "watch" : "list",
+					   (unsigned long long)as.requests[r][v]);
+		if (ret == 0)
+			ret = emit(fn, ctx, "# HELP holdfast_api_relists_total Full relists after the first list.\n"
+				   "# TYPE holdfast_api_relists_total counter\n");
+		for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++)
+			ret = emit(fn, ctx, "holdfast_api_relists_total{instance=\"%zu\",resource=\"%s\"} %llu\n",
+				   bi, res_names[r], (unsigned long long)as.relists[r]);
+	}
+	return ret;
 }

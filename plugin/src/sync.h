@@ -55,6 +55,8 @@ typedef struct hfi_sync_stats {
 	uint64_t guard_trips;     /* lists/bursts the guard held */
 	uint64_t stale_entered;   /* LIVE -> STALE transitions */
 	int64_t stale_since_ms;   /* when the current STALE began, -1 if not stale */
+	int64_t last_healthy_ms;  /* last moment seen LIVE (or left LIVE), -1 never */
+	uint64_t held_pending;    /* deletions on hold right now */
 } hfi_sync_stats_t;
 
 typedef struct hfi_sync hfi_sync_t;

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,178 @@
+/*
+ * engine_sync.c: keeps the answers of live kubernetes instances current.
+ *
+ * One maintenance thread per engine, every 100 ms: for each instance whose
+ * sync reports a changed store, build a new index (under the sync lock,
+ * so the store is consistent), publish it with an atomic pointer swap and
+ * retire the old one.  Retired indexes are freed once no worker can still
+ * hold them: a worker records the global epoch it entered hf_answer with
+ * (0 when idle); an index retired at epoch E is freed when every worker
+ * is idle or entered at E or later (the readers never block or wait).
+ * The same thread writes snapshots every `snapshot INTERVAL` when the store
+ * changed, and once more on close.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_int.h"
+#include "log.h"
+#include "snapshot.h"
+
+int64_t hfi_engine_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool index_in_use(hf_engine_t *e, uint64_t tag)
+{
+	bool used = false;
+	pthread_mutex_lock(&e->workers_lock);
+	for (size_t i = 0; i < e->nworkers && !used; i++) {
+		uint64_t a = atomic_load(&e->workers[i]->active);
+		used = a != 0 && a < tag;
+	}
+	pthread_mutex_unlock(&e->workers_lock);
+	return used;
+}
+
+static void reclaim(hf_engine_t *e, bool all)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < e->nretired; i++) {
+		if (all || !index_in_use(e, e->retired[i].tag))
+			hfi_k8s_index_free(e->retired[i].ix);
+		else
+			e->retired[keep++] = e->retired[i];
+	}
+	e->nretired = keep;
+}
+
+/* Publish ix for instance bi; the old index is retired. */
+static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix)
+{
+	hfi_k8s_index_t *old = atomic_exchange(&e->k8s[bi].index, ix);
+	uint64_t tag = atomic_fetch_add(&e->epoch, 1) + 1;
+	if (old == NULL)
+		return HF_EOK;
+	if (e->nretired == sizeof(e->retired) / sizeof(e->retired[0])) {
+		/* full: wait for readers (answers take microseconds) */
+		while (index_in_use(e, tag)) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		hfi_k8s_index_free(old);
+		return HF_EOK;
+	}
+	e->retired[e->nretired].ix = old;
+	e->retired[e->nretired].tag = tag;
+	e->nretired++;
+	return HF_EOK;
+}
+
+int hfi_engine_rebuild(hf_engine_t *e, size_t bi)
+{
+	hfi_k8s_inst_t *inst = &e->k8s[bi];
+	const hfi_block_t *b = &e->cfg->blocks[bi];
+	if (inst->sync != NULL)
+		hfi_sync_lock(inst->sync);
+	hfi_k8s_index_t *ix = hfi_k8s_index_build(inst->store, b->kubernetes, inst->self,
+						  inst->nself, NULL);
+	if (inst->sync != NULL)
+		hfi_sync_unlock(inst->sync);
+	if (ix == NULL) {
+		hfi_log(HFI_LOG_ERROR, "kubernetes", "cannot rebuild the index: out of memory; "
+			"the previous answers stay");
+		return HF_ENOMEM;
+	}
+	inst->rebuilds++;
+	return publish(e, bi, ix);
+}
+
+static void snapshot_now(hf_engine_t *e, size_t bi)
+{
+	hfi_k8s_inst_t *inst = &e->k8s[bi];
+	const hfi_cfg_kubernetes_t *k = e->cfg->blocks[bi].kubernetes;
+	char err[512] = "";
+	hfi_sync_lock(inst->sync);
+	int ret = hfi_snapshot_write(inst->store, k->snapshot_path, err, sizeof(err));
+	hfi_sync_unlock(inst->sync);
+	if (ret < 0)
+		hfi_log(HFI_LOG_ERROR, "kubernetes", "snapshot %s: %s", k->snapshot_path, err);
+	else
+		inst->snapshots++;
+}
+
+static void *maintenance(void *arg)
+{
+	hf_engine_t *e = arg;
+	pthread_mutex_lock(&e->maint_lock);
+	while (!e->maint_stop) {
+		pthread_mutex_unlock(&e->maint_lock);
+		int64_t now = hfi_engine_now_ms();
+		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
+			hfi_k8s_inst_t *inst = &e->k8s[bi];
+			if (inst->sync == NULL)
+				continue;
+			enum hfi_sync_state st = hfi_sync_state(inst->sync, now);
+			atomic_store(&inst->state, (int)st);
+			if (hfi_sync_take_dirty(inst->sync)) {
+				hfi_engine_rebuild(e, bi);
+				inst->snapshot_due = true;
+			}
+			const hfi_cfg_kubernetes_t *k = e->cfg->blocks[bi].kubernetes;
+			int64_t every = (int64_t)(k->snapshot_interval_s ? k->snapshot_interval_s : 60) * 1000;
+			if (k->snapshot_path != NULL && inst->snapshot_due && st != HFI_SYNCING &&
+			    now - inst->last_snapshot_ms >= every) {
+				snapshot_now(e, bi);
+				inst->snapshot_due = false;
+				inst->last_snapshot_ms = now;
+			}
+		}
+		reclaim(e, false);
+		pthread_mutex_lock(&e->maint_lock);
+		if (e->maint_stop)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->maint_cond, &e->maint_lock, &ts);
+	}
+	pthread_mutex_unlock(&e->maint_lock);
+	return NULL;
+}
+
+int hfi_engine_maint_start(hf_engine_t *e)
+{
+	if (pthread_create(&e->maint_thread, NULL, maintenance, e) != 0)
+		return HF_ENOMEM;
+	e->maint_running = true;
+	return HF_EOK;
+}
+
+void hfi_engine_maint_stop(hf_engine_t *e)
+{
+	if (e->maint_running) {
+		pthread_mutex_lock(&e->maint_lock);
+		e->maint_stop = true;
+		pthread_cond_signal(&e->maint_cond);
+		pthread_mutex_unlock(&e->maint_lock);
+		pthread_join(e->maint_thread, NULL);
+		e->maint_running = false;
+	}
+	/* last snapshot of live data, then every retired index */
+	for (size_t bi = 0; e->k8s != NULL && bi < e->cfg->nblocks; bi++) {
+		const hfi_cfg_kubernetes_t *k = e->cfg->blocks[bi].kubernetes;
+		if (e->k8s[bi].sync != NULL && k->snapshot_path != NULL && e->k8s[bi].snapshot_due)
+			snapshot_now(e, bi);
+	}
+	reclaim(e, true);
+}
