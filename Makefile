@@ -5,6 +5,8 @@
 #   make run        deps, build, serve corefile-examples/demo.Corefile on 127.0.0.1:1053
 #   make fuzz       libFuzzer for FUZZ_SECONDS (default 600) per harness
 #   make bench      side by side with echo, nsd, knot via ../shared/bench
+#   make bench-api  API load / reconnect spread / snapshot figures (issue 4;
+#                   BENCH_API_DURATION=600 s of steady state; not in `make test`)
 CC      ?= gcc
 CLANG   ?= clang
 VERSION := 0.1.0
@@ -20,7 +22,7 @@ SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 
 LIB_SRC  := $(wildcard plugin/src/*.c)
 LIB_OBJ  := $(patsubst plugin/src/%.c,$(B)/obj/%.o,$(LIB_SRC))
-SHIM_SRC := $(wildcard shim/*.c)
+SHIM_SRC := $(filter-out shim/holdfast_ctl.c,$(wildcard shim/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 ASAN_LIB_OBJ := $(patsubst plugin/src/%.c,$(B)/asan/obj/%.o,$(LIB_SRC))
@@ -31,9 +33,9 @@ FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 30
 
 .SECONDARY:
-.PHONY: fakeapi-test all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench clean check-exports
+.PHONY: fakeapi-test all deps test unit unit-asan fuzz-replay fuzz-smoke fuzz integration run bench bench-api clean check-exports
 
-all: $(B)/libholdfast.so $(B)/holdfast $(B)/ldns-check
+all: $(B)/libholdfast.so $(B)/holdfast $(B)/holdfast-ctl $(B)/ldns-check
 
 deps:
 	@scripts/deps.sh
@@ -54,6 +56,11 @@ $(B)/holdfast: $(SHIM_SRC) $(wildcard shim/*.h) plugin/include/holdfast.h $(B)/l
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ishim -o $@ $(SHIM_SRC) -L$(B) -lholdfast \
 		-Wl,-rpath,'$$ORIGIN' -lpthread -lmicrohttpd -Wl,--no-as-needed -ljemalloc
 
+# the break-glass client: standalone, no engine
+$(B)/holdfast-ctl: shim/holdfast_ctl.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
 $(B)/ldns-check: tests/tools/ldns_check.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lldns
@@ -61,6 +68,8 @@ $(B)/ldns-check: tests/tools/ldns_check.c
 # unit tests link the static library so hfi_ internals are reachable;
 # UNIT_EXTRA_<test> adds link flags to one test (normal build only)
 UNIT_EXTRA_test_arena := -Wl,--no-as-needed -ljemalloc
+UNIT_EXTRA_test_answer_noalloc := -Wl,--no-as-needed -ljemalloc
+UNIT_EXTRA_test_memory_sizing := -Wl,--no-as-needed -ljemalloc
 $(B)/unit/%: tests/unit/%.c $(B)/libholdfast.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libholdfast.a -lcmocka -lldns $(LIB_LIBS) \
@@ -146,6 +155,29 @@ run: deps all
 
 bench: deps all
 	scripts/bench.sh $(B)
+
+# benchmarks of issue 4 (they print figures; none of them is pass/fail):
+# reconnect spread of 100 simulated replicas (the real api_backoff.c on a
+# fake clock), snapshot write/load + relist + index build at 100k services,
+# and holdfast against the fake API for BENCH_API_DURATION s + a 60 s outage
+BENCH_API_DURATION ?= 600
+$(B)/bench/reconnect_spread: tests/bench/reconnect_spread.c plugin/src/api_backoff.c $(wildcard plugin/src/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DHF_BUILDING_LIBRARY -o $@ tests/bench/reconnect_spread.c plugin/src/api_backoff.c
+
+$(B)/bench/snapshot_bench: tests/bench/snapshot_bench.c $(B)/libholdfast.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(B)/libholdfast.a $(LIB_LIBS) -Wl,--no-as-needed -ljemalloc
+
+bench-api: SHELL := /bin/bash
+bench-api: all $(B)/bench/reconnect_spread $(B)/bench/snapshot_bench
+	@set -eo pipefail; \
+	timeout 120 $(B)/bench/reconnect_spread | tee $(B)/bench/reconnect_spread.txt; echo; \
+	timeout 300 $(B)/bench/snapshot_bench | tee $(B)/bench/snapshot_bench.txt; \
+	timeout $$(( $(BENCH_API_DURATION) + 600 )) $(PY) tests/bench/api_load.py \
+		--duration $(BENCH_API_DURATION) --holdfast $(B)/holdfast | tee $(B)/bench/api_load.txt; \
+	echo; echo "=== make bench-api: summary ==="; \
+	grep -h '^summary:' $(B)/bench/reconnect_spread.txt $(B)/bench/snapshot_bench.txt $(B)/bench/api_load.txt
 
 clean:
 	rm -rf $(B)

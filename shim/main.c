@@ -134,6 +134,7 @@ static void *shutdown_main(void *arg)
 	hfs_workers_stop();
 	close_tcp_listeners();
 	hfs_http_stop();
+	hfs_admin_stop(); /* the break-glass port answers through lameduck */
 	hfs_gen_reap(1);
 	atomic_store(&shutdown_done, 1);
 	return NULL;
@@ -222,12 +223,20 @@ static void reload(void)
 		hfs_log("ERROR", "Corefile changed but reload failed: %s", err);
 		return;
 	}
+	if (hfs_admin_reload_begin(e, err, sizeof(err)) != 0) { /* break-glass state moves to e */
+		hfs_http_abort();
+		hf_engine_close(e);
+		hfs_log("ERROR", "Corefile changed but reload failed: %s", err);
+		return;
+	}
 	if (hfs_gen_swap(e) != HF_EOK) {
+		hfs_admin_reload_end();
 		hfs_http_abort();
 		hf_engine_close(e);
 		hfs_log("ERROR", "Corefile changed but reload failed: out of memory");
 		return;
 	}
+	hfs_admin_reload_end();
 	hfs_http_commit();
 	hfs_log("INFO", "Reloading complete");
 }
@@ -249,8 +258,11 @@ static int start(char *err, size_t errlen)
 	}
 	if (load_listeners(e, err, errlen) != 0)
 		goto fail;
-	if (hfs_http_prepare(e, err, errlen) != 0)
+	/* the break-glass port first: it must answer whatever comes next */
+	if (hfs_admin_start(e, err, errlen) != 0)
 		goto fail;
+	if (hfs_http_prepare(e, err, errlen) != 0)
+		goto fail_admin;
 	hfs_http_commit();
 	if (open_tcp_listeners(err, errlen) != 0 ||
 	    hfs_workers_start(e, err, errlen) != 0)
@@ -259,6 +271,8 @@ static int start(char *err, size_t errlen)
 fail_http:
 	hfs_http_stop();
 	close_tcp_listeners();
+fail_admin:
+	hfs_admin_stop();
 fail:
 	hfs_gen_reap(1);
 	return -1;

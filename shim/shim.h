@@ -132,6 +132,16 @@ size_t hfs_forward(hf_worker_t *hw, const uint8_t *q, size_t qlen,
 size_t hfs_error_reply(const uint8_t *q, size_t qlen, int rcode, uint8_t *out,
 		       size_t cap);
 
+/* admin.c: the break-glass admin port (issue 7).  start: before the DNS
+ * workers (0 also when breakglass is not configured); stop: before the
+ * engines are closed; reload_begin/end around the generation swap (they
+ * carry the operator's overrides and limits to the new engine; a reload
+ * while frozen is refused). */
+int hfs_admin_start(hf_engine_t *engine, char *err, size_t errlen);
+void hfs_admin_stop(void);
+int hfs_admin_reload_begin(hf_engine_t *next, char *err, size_t errlen); /* -1: refuse */
+void hfs_admin_reload_end(void);
+
 /* http.c: health / ready / metrics */
 int hfs_http_prepare(hf_engine_t *engine, char *err, size_t errlen);
 void hfs_http_commit(void);

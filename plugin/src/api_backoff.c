@@ -58,7 +58,10 @@ int64_t hfi_backoff_next(hfi_backoff_t *b, int64_t now_ms)
 	else
 		b->cur_ms = b->cur_ms > b->cap_ms / 2 ? b->cap_ms : b->cur_ms * 2;
 	b->last_fail_ms = now_ms;
-	int64_t span = b->cur_ms - b->initial_ms;
+	/* the first step is jittered too ([initial, 2 x initial]), or every
+	 * replica would retry at the same instant after a drop */
+	int64_t top = b->cur_ms > 2 * b->initial_ms ? b->cur_ms : 2 * b->initial_ms;
+	int64_t span = top - b->initial_ms;
 	return b->initial_ms + (int64_t)(hfi_rng_unit(&b->rng) * (double)(span + 1));
 }
 

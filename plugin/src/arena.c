@@ -845,6 +845,14 @@ void hfi_arena_stats(hfi_arena_t *a, hfi_arena_stats_t *out)
 	out->alloc_failures = atomic_load(&a->failures);
 }
 
+size_t hfi_arena_used(hfi_arena_t *a)
+{
+	pthread_mutex_lock(&a->lock);
+	size_t used = a->jemalloc ? a->used_pages * a->page : a->used;
+	pthread_mutex_unlock(&a->lock);
+	return used;
+}
+
 bool hfi_arena_contains(const hfi_arena_t *a, const void *p)
 {
 	if (!a->jemalloc)

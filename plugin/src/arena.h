@@ -89,6 +89,9 @@ hfi_arena_gen_t *hfi_arena_gen_new(hfi_arena_t *a, hf_mm_t *mm);
  * generation's memory.  NULL is a no-op. */
 void hfi_arena_gen_release(hfi_arena_gen_t *g);
 void hfi_arena_stats(hfi_arena_t *a, hfi_arena_stats_t *out);
+/* Additive (issue 5, engine): stats.used alone, cheap enough to call on
+ * every allocation (one lock, no jemalloc statistics refresh). */
+size_t hfi_arena_used(hfi_arena_t *a);
 /* True if p lies inside the region (plain backend: always true, there is
  * no region). */
 bool hfi_arena_contains(const hfi_arena_t *a, const void *p);

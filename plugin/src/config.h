@@ -216,6 +216,16 @@ typedef struct hfi_block {
 	     has_forward, has_kubernetes;
 } hfi_block_t;
 
+#define HFI_BREAKGLASS_ALLOW_MAX 32
+
+/* A network: `breakglass { allow CIDR }` (issue 7). */
+typedef struct hfi_cidr {
+	uint8_t family, prefix;    /* 4 or 6; prefix length */
+	uint8_t addr[16];          /* masked */
+} hfi_cidr_t;
+/* "10.0.0.0/8", "fd00::/8" or a bare address (admin_limit.c); false on error. */
+bool hfi_admin_cidr(const char *s, uint8_t *family, uint8_t *prefix, uint8_t addr[16]);
+
 typedef struct hfi_config {
 	hfi_block_t *blocks;
 	size_t nblocks;
@@ -232,6 +242,12 @@ typedef struct hfi_config {
 	bool ready_continuously;   /* ready { monitor continuously } */
 	char **files;              /* names block/plugin file pointers refer to */
 	size_t nfiles;
+	/* break-glass (issue 7): `breakglass [ADDR] { token_file FILE; allow CIDR... }`.
+	 * breakglass_addr (above) is set, default "127.0.0.1:9154", whenever the
+	 * directive is present.  Fixed-size so hfi_config_free needs nothing new. */
+	char breakglass_token_file[4096]; /* resolved against the Corefile's dir; "" = none */
+	size_t breakglass_nallow;         /* 0 = loopback only */
+	hfi_cidr_t breakglass_allow[HFI_BREAKGLASS_ALLOW_MAX];
 } hfi_config_t;
 
 /*

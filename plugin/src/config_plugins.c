@@ -1134,23 +1134,82 @@ int hfi_setup_memory(hfi_disp_t *d)
 	return HF_EOK;
 }
 
+/* breakglass [ADDR] { token_file FILE; allow CIDR... } (issue 7): the
+ * admin port.  ADDR defaults to 127.0.0.1:9154; without `allow` only
+ * loopback clients may connect; the shim refuses to start without a
+ * token_file.  Process-wide: every block that has it must agree. */
 int hfi_setup_breakglass(hfi_disp_t *d)
 {
 	hfi_config_t *cfg = d->ld->cfg;
 	int i = 0;
-	const char *addr = NULL;
+	const char *addr = "127.0.0.1:9154";
+	char token[sizeof(cfg->breakglass_token_file)] = "";
+	size_t nallow = 0;
+	hfi_cidr_t allow[HFI_BREAKGLASS_ALLOW_MAX];
+	memset(allow, 0, sizeof(allow));
+	bool seen = false;
 	while (hfi_d_next(d)) {
 		if (i++ > 0)
 			return hfi_d_plainf(d, ERR_ONCE);
+		seen = true;
 		size_t st, n = hfi_d_remaining(d, &st);
-		if (n != 1 || hfi_d_next_block(d))
+		if (n > 1)
 			return hfi_d_argerr(d);
-		addr = hfi_d_arg(d, st, 0);
-		int ret = check_addr(d, addr);
-		if (ret != HF_EOK)
-			return ret;
+		if (n == 1) {
+			addr = hfi_d_arg(d, st, 0);
+			int ret = check_addr(d, addr);
+			if (ret != HF_EOK)
+				return ret;
+		}
+		while (hfi_d_next_block(d)) {
+			const char *opt = hfi_d_val(d);
+			if (strcmp(opt, "token_file") == 0) {
+				n = hfi_d_remaining(d, &st);
+				if (n != 1)
+					return hfi_d_argerr(d);
+				if (token[0] != '\0')
+					return hfi_d_errf(d, "token_file is set twice");
+				char *p = hfi_d_path(d, hfi_d_arg(d, st, 0));
+				if (p == NULL)
+					return hfi_d_oom(d);
+				size_t pl = strlen(p);
+				if (pl >= sizeof(token)) {
+					hfi_mm_free(MM(d), p);
+					return hfi_d_errf(d, "token_file path is too long");
+				}
+				memcpy(token, p, pl + 1);
+				hfi_mm_free(MM(d), p);
+			} else if (strcmp(opt, "allow") == 0) {
+				n = hfi_d_remaining(d, &st);
+				if (n == 0)
+					return hfi_d_argerr(d);
+				for (size_t k = 0; k < n; k++) {
+					const char *a = hfi_d_arg(d, st, k);
+					if (nallow == HFI_BREAKGLASS_ALLOW_MAX)
+						return hfi_d_errf(d, "too many allow entries (at most %d)",
+								  HFI_BREAKGLASS_ALLOW_MAX);
+					if (!hfi_admin_cidr(a, &allow[nallow].family, &allow[nallow].prefix,
+							    allow[nallow].addr))
+						return hfi_d_errf(d, "allow: invalid CIDR or address '%s'", a);
+					nallow++;
+				}
+			} else {
+				return hfi_d_errf(d, "unknown property '%s'", opt);
+			}
+		}
 	}
-	if (addr == NULL)
+	if (!seen)
 		return HF_EOK;
-	return set_global_addr(d, &cfg->breakglass_addr, addr);
+	if (cfg->breakglass_addr != NULL &&
+	    (strcmp(cfg->breakglass_token_file, token) != 0 || cfg->breakglass_nallow != nallow ||
+	     memcmp(cfg->breakglass_allow, allow, nallow * sizeof(allow[0])) != 0))
+		return hfi_d_errf(d, "holdfast serves one breakglass port; its token_file and allow "
+				  "differ from the ones set earlier");
+	int ret = set_global_addr(d, &cfg->breakglass_addr, addr);
+	if (ret != HF_EOK)
+		return ret;
+	memcpy(cfg->breakglass_token_file, token, sizeof(token));
+	cfg->breakglass_nallow = nallow;
+	memcpy(cfg->breakglass_allow, allow, sizeof(allow));
+	return HF_EOK;
 }

@@ -1,7 +1,8 @@
 /*
  * engine.c: the public engine lifecycle: hf_engine_open() (Corefile ->
- * config -> stores loaded from manifests -> indexes -> listeners and
- * routes), hf_engine_close(), listeners, workers, readiness and status.
+ * config -> memory region -> stores loaded from manifests -> indexes ->
+ * listeners and routes), hf_engine_close(), listeners, workers, readiness
+ * and status.
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -73,8 +74,25 @@ static void find_self_ips(hfi_k8s_inst_t *e, const hfi_block_t *b)
 	freeifaddrs(ifa);
 }
 
-/* Objects from manifest files: a complete picture, fully synced. */
-static int load_manifests(hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k,
+/* A manifest that does not fit the memory region: keep what fit, say so. */
+static void manifest_full(hf_engine_t *e, hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k,
+			  size_t i, const char *merr)
+{
+	hfi_engine_mem_stats_t ms;
+	hfi_engine_memory_stats(e, &ms);
+	hfi_log(HFI_LOG_ERROR, "memory",
+		"the %zu MiB region is full (%.1f MiB used, %.1f MiB kept free for the index): "
+		"loaded %zu namespaces, %zu services, %zu endpointslices, %zu pods; %s; refused "
+		"the rest of it%s; serving what fit (raise `memory` to load everything)",
+		ms.region >> 20, ms.used / 1048576.0, ms.reserve / 1048576.0,
+		hfi_store_count_namespaces(inst->store), hfi_store_count_services(inst->store),
+		hfi_store_count_slices(inst->store), hfi_store_count_pods(inst->store), merr,
+		i + 1 < k->manifests.n ? " and the manifest entries after it" : "");
+}
+
+/* Objects from manifest files: a complete picture, fully synced.  With a
+ * memory region, objects that do not fit are refused and the rest served. */
+static int load_manifests(hf_engine_t *e, hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k,
 			  const hfi_plugin_t *p, char *err, size_t errlen)
 {
 	hfi_selector_t *labels = NULL;
@@ -92,9 +110,26 @@ static int load_manifests(hfi_k8s_inst_t *inst, const hfi_cfg_kubernetes_t *k,
 		.load_slices = !k->noendpoints,
 	};
 	int ret = HF_EOK;
+	bool measured = false;
 	for (size_t i = 0; i < k->manifests.n && ret >= 0; i++) {
 		char merr[1024] = "";
 		ret = hfi_manifest_load_glob(inst->store, k->manifests.v[i], &opts, merr, sizeof(merr));
+		if (ret == HF_ENOMEM && e->arena != NULL && !measured) {
+			/* refused under the conservative first guess of the index's
+			 * size: build the index of what fit, which measures it, and
+			 * load the rest again (what is stored already is skipped) */
+			measured = true;
+			if (hfi_engine_rebuild(e, (size_t)(inst - e->k8s)) == HF_EOK) {
+				ret = HF_EOK;
+				i--;
+				continue;
+			}
+		}
+		if (ret == HF_ENOMEM && e->arena != NULL) {
+			manifest_full(e, inst, k, i, merr);
+			ret = HF_EOK;
+			break;
+		}
 		if (ret < 0) {
 			if (p != NULL)
 				snprintf(err, errlen, "%s:%d:%d: plugin/kubernetes: manifest: %s\nplugin/kubernetes: %s",
@@ -152,18 +187,19 @@ static int load_kubernetes(hf_engine_t *e, size_t bi, char *err, size_t errlen)
 		if (strcmp(b->plugins[i].name, "kubernetes") == 0)
 			p = &b->plugins[i];
 	hfi_k8s_inst_t *inst = &e->k8s[bi];
-	inst->store = hfi_store_new(NULL);
+	inst->store = hfi_store_new(hfi_engine_store_mm(e));
 	if (inst->store == NULL) {
 		snprintf(err, errlen, "plugin/kubernetes: %s", hf_strerror(HF_ENOMEM));
 		return HF_ENOMEM;
 	}
-	int ret = k->manifests.n > 0 ? load_manifests(inst, k, p, err, errlen)
+	int ret = k->manifests.n > 0 ? load_manifests(e, inst, k, p, err, errlen)
 				     : load_live(inst, k, err, errlen);
 	if (ret != HF_EOK)
 		return ret;
 	find_self_ips(inst, b);
 	if (hfi_engine_rebuild(e, bi) != HF_EOK) {
-		snprintf(err, errlen, "plugin/kubernetes: cannot build the index: %s", hf_strerror(HF_ENOMEM));
+		snprintf(err, errlen, "plugin/kubernetes: cannot build the index: %s%s",
+			 hf_strerror(HF_ENOMEM), e->arena != NULL ? " (raise `memory`)" : "");
 		return HF_ENOMEM;
 	}
 	return HF_EOK;
@@ -351,9 +387,12 @@ HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
 	pthread_mutex_init(&e->workers_lock, NULL);
 	pthread_mutex_init(&e->maint_lock, NULL);
 	pthread_cond_init(&e->maint_cond, NULL);
+	pthread_mutex_init(&e->rebuild_lock, NULL);
 	hfi_log_set_quiet((flags & HF_OPEN_QUIET) != 0);
 	e->cfg = hfi_config_load(corefile_path, default_port, NULL, err, errlen);
 	if (e->cfg == NULL)
+		goto fail;
+	if (hfi_engine_memory_open(e, err, errlen) != HF_EOK)
 		goto fail;
 	e->k8s = calloc(e->cfg->nblocks ? e->cfg->nblocks : 1, sizeof(*e->k8s));
 	if (e->k8s == NULL) {
@@ -373,6 +412,7 @@ HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
 	}
 	if (!(flags & HF_OPEN_QUIET))
 		print_banner(e);
+	(void)hfi_admin_init(e); /* saved overrides, reserved command memory */
 	return e;
 fail:
 	hf_engine_close(e);
@@ -383,6 +423,7 @@ HF_API void hf_engine_close(hf_engine_t *e)
 {
 	if (e == NULL)
 		return;
+	hfi_admin_free(e);
 	if (e->k8s != NULL && e->cfg != NULL) {
 		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
 			hfi_api_free(e->k8s[bi].api);
@@ -392,11 +433,14 @@ HF_API void hf_engine_close(hf_engine_t *e)
 	hfi_engine_maint_stop(e);
 	if (e->k8s != NULL && e->cfg != NULL) {
 		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
-			hfi_k8s_index_free(atomic_load(&e->k8s[bi].index));
+			hfi_k8s_index_t *ix = atomic_load(&e->k8s[bi].index);
+			if (ix != NULL)
+				hfi_engine_index_drop(ix, e->k8s[bi].gen);
 			hfi_sync_free(e->k8s[bi].sync);
 			hfi_store_free(e->k8s[bi].store);
 		}
 	}
+	hfi_engine_memory_close(e); /* after everything that lives in the region */
 	free(e->k8s);
 	for (size_t i = 0; i < e->nlisteners; i++)
 		free(e->listeners[i].routes);
@@ -406,6 +450,7 @@ HF_API void hf_engine_close(hf_engine_t *e)
 	pthread_mutex_destroy(&e->workers_lock);
 	pthread_mutex_destroy(&e->maint_lock);
 	pthread_cond_destroy(&e->maint_cond);
+	pthread_mutex_destroy(&e->rebuild_lock);
 	free(e);
 }
 
@@ -585,19 +630,28 @@ HF_API int hf_status_json(hf_engine_t *e, char *buf, size_t len)
 	for (size_t bi = 0; bi < e->cfg->nblocks; bi++)
 		if (e->k8s[bi].store != NULL && e->k8s[bi].sync == NULL)
 			names += hfi_k8s_index_names(atomic_load(&e->k8s[bi].index));
+	hfi_engine_mem_stats_t ms;
+	hfi_engine_memory_stats(e, &ms);
 	int n = snprintf(buf, len,
 			 "{\"version\":\"%s\",\"state\":\"%s\",\"listeners\":%zu,\"blocks\":%zu,"
 			 "\"objects\":{\"namespaces\":%zu,\"services\":%zu,\"endpointslices\":%zu,"
 			 "\"pods\":%zu},\"index_names\":%zu,\"index_rebuilds\":%llu,"
 			 "\"restored_objects\":%llu,\"snapshots_written\":%llu,"
 			 "\"deletion_guard\":{\"trips\":%llu,\"held_deletions\":%llu},"
-			 "\"uptime_ms\":%lld,\"lameduck_ms\":%u}",
+			 "\"uptime_ms\":%lld,\"lameduck_ms\":%u,"
+			 "\"memory\":{\"configured\":%s,\"backend\":\"%s\",\"region_bytes\":%zu,"
+			 "\"used_bytes\":%zu,\"peak_bytes\":%zu,\"reserve_bytes\":%zu,\"pinned\":%s,"
+			 "\"allocation_failures\":%llu,\"objects_refused\":%llu,"
+			 "\"index_rebuild_failures\":%llu}}",
 			 hf_version(), hfi_sync_state_name((enum hfi_sync_state)engine_state(e)),
 			 e->nlisteners, e->cfg->nblocks, namespaces, services, slices, pods, names,
 			 (unsigned long long)rebuilds, (unsigned long long)restored,
 			 (unsigned long long)snapshots, (unsigned long long)trips,
 			 (unsigned long long)held, (long long)(now_ms() - e->started_ms),
-			 e->cfg->health_lameduck_ms);
+			 e->cfg->health_lameduck_ms, ms.configured ? "true" : "false", ms.backend,
+			 ms.region, ms.used, ms.peak, ms.reserve, ms.pinned ? "true" : "false",
+			 (unsigned long long)ms.alloc_failures, (unsigned long long)ms.objects_refused,
+			 (unsigned long long)ms.rebuild_failures);
 	return (n < 0 || (size_t)n >= len) ? HF_ESPACE : HF_EOK;
 }
 
@@ -624,14 +678,4 @@ HF_API int hf_http_addr(const hf_engine_t *e, const char *which, char *addr, siz
 		return HF_ENOENT;
 	snprintf(addr, addrlen, "%s", a);
 	return HF_EOK;
-}
-
-HF_API int hf_admin(hf_engine_t *e, const char *command, char *out, size_t outlen)
-{
-	if (e == NULL || command == NULL || out == NULL || outlen == 0)
-		return HF_EINVAL;
-	if (strcmp(command, "status") == 0)
-		return hf_status_json(e, out, outlen);
-	snprintf(out, outlen, "error: unknown command (the break-glass protocol is not built yet)");
-	return HF_EINVAL;
 }

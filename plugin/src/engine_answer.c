@@ -4,14 +4,22 @@
  * zone on its listener (spec section 2, DS queries to the closest parent),
  * run the block's plugin chain in plugin.cfg order, and pack the reply.
  * Never allocates: everything lives in the caller's hf_worker_t.
+ *
+ * Break-glass (issue 7, admin.h): a query from a client over its `limit`
+ * is dropped right after it is counted; operator overrides answer before
+ * routing (every listener, every block); a name that has overrides of
+ * other types only is never NXDOMAIN (NODATA instead).
  */
 #include <netinet/in.h>
 #include <string.h>
 
+#include "admin.h"
 #include "engine_int.h"
 
 static int pack(hf_worker_t *w, uint8_t *out, size_t cap, size_t *outlen)
 {
+	if (w->ovr_name && w->resp.rcode == HFI_RCODE_NXDOMAIN)
+		w->resp.rcode = HFI_RCODE_NOERROR; /* the name exists: it has overrides */
 	int n = hfi_msg_pack(&w->q, &w->resp, out, cap, 0);
 	if (n < 0)
 		return n;
@@ -100,6 +108,7 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	bool tcp = transport == HF_TCP;
 	w->fwd = NULL;
 	w->chase = false;
+	w->ovr_name = false;
 	w->listener = listener;
 	*outlen = 0;
 	int st = hfi_query_parse(q, query, qlen, tcp);
@@ -108,6 +117,11 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 		q->family = client->sa_family == AF_INET6 ? 6 : 4;
 	atomic_fetch_add_explicit(&e->counters.requests[tcp][q->family == 6], 1,
 				  memory_order_relaxed);
+	if (atomic_load_explicit(&e->limits, memory_order_relaxed) != NULL &&
+	    hfi_limit_drop(e, client)) {
+		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
+		return HF_DROP; /* over the operator's `limit` (break-glass) */
+	}
 	if (st == HFI_Q_DROP || (st != HFI_Q_OK && st != HFI_Q_BADVERS && st != HFI_Q_FORMERR &&
 				  st != HFI_Q_NOTIMP)) {
 		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
@@ -130,6 +144,18 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	}
 	if (st == HFI_Q_BADVERS)
 		return reject(w, HFI_RCODE_BADVERS, out, cap, outlen);
+
+	/* break-glass overrides win over every plugin */
+	if (atomic_load_explicit(&e->overrides, memory_order_relaxed) != NULL) {
+		const hfi_cfg_forward_t *f = NULL;
+		int ov = hfi_ovr_answer(w, &f);
+		if (ov == HFI_OVR_ANSWER)
+			return pack(w, out, cap, outlen);
+		if (ov == HFI_OVR_FORWARD) {
+			w->fwd = f;
+			return HF_FORWARD;
+		}
+	}
 
 	const hfi_route_t *r = hfi_engine_route(&e->listeners[listener], q);
 	if (r == NULL)

@@ -6,9 +6,17 @@
  * the CNAME, copying TC.  Here the engine builds that query
  * (hf_forward_query), the host forwards it like any other, and
  * hf_forward_reply() joins the reply's answer section with the CNAME.
+ *
+ * Break-glass overrides (issue 7, admin_answer.c) reuse both halves: an
+ * override CNAME whose target is cluster data is answered here from the
+ * kubernetes index (hfi_chase_cluster: the target's records follow the
+ * CNAME chain, its rcode is the reply's, as for an in-zone chain), and one
+ * whose target is outside goes through hfi_chase_prepare like an
+ * ExternalName.
  */
 #include <string.h>
 
+#include "admin.h"
 #include "engine_int.h"
 
 static uint16_t rd16(const uint8_t *p)
@@ -198,4 +206,82 @@ int hfi_chase_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, uint8_t *
 		return n;
 	*outlen = (size_t)n;
 	return HF_EOK;
+}
+
+/* ---- break-glass (issue 7): an override CNAME's target in the cluster ---- */
+
+#define CHAIN_KEEP 8 /* CNAMEs of the override chain (admin_answer.c CHAIN_MAX) */
+
+int hfi_chase_cluster(hf_worker_t *w, const uint8_t *target, const hfi_cfg_forward_t **fwd)
+{
+	hf_engine_t *e = w->e;
+	size_t tlen = hfi_dname_len(target);
+	uint8_t *m = w->ovr_q;
+	if (tlen == 0 || 12 + tlen + 4 > sizeof(w->ovr_q))
+		return HFI_OVR_NONE;
+	/* the target as a query of its own (owner names point into it) */
+	static const uint8_t hdr[12] = {0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+	memcpy(m, hdr, 12);
+	m[0] = (uint8_t)(w->q.id >> 8);
+	m[1] = (uint8_t)w->q.id;
+	memcpy(m + 12, target, tlen);
+	size_t o = 12 + tlen;
+	m[o++] = (uint8_t)(w->q.qtype >> 8);
+	m[o++] = (uint8_t)w->q.qtype;
+	m[o++] = 0;
+	m[o++] = HFI_C_IN;
+	hfi_query_t *tq = &w->ovr_route;
+	if (hfi_query_parse(tq, m, o, w->q.tcp) != HFI_Q_OK || tq->qname == NULL)
+		return HFI_OVR_NONE;
+	tq->family = w->q.family;
+	const hfi_route_t *r = hfi_engine_route(&e->listeners[w->listener], tq);
+	if (r == NULL || e->k8s == NULL)
+		return HFI_OVR_NONE;
+	hfi_k8s_inst_t *inst = &e->k8s[r->block];
+	const hfi_k8s_index_t *ix = atomic_load(&inst->index);
+	if (ix == NULL || !hfi_k8s_handles(ix, tq))
+		return HFI_OVR_NONE;
+
+	hfi_resp_t *resp = &w->resp;
+	hfi_rr_t chain[CHAIN_KEEP];
+	size_t nchain = resp->nrr < CHAIN_KEEP ? resp->nrr : CHAIN_KEEP;
+	memcpy(chain, resp->rr, nchain * sizeof(hfi_rr_t));
+	int state = atomic_load(&inst->state);
+	int res = HFI_K8S_DONE;
+	if (state == HFI_EXPIRED) {
+		hfi_resp_reset(resp);
+		resp->rcode = HFI_RCODE_SERVFAIL; /* past serve_stale MAX */
+	} else {
+		res = hfi_k8s_answer(ix, tq, state != HFI_SYNCING, resp);
+	}
+	if (res == HFI_K8S_NEXT) {
+		/* not answered there (fallthrough): the chain as it was */
+		hfi_resp_reset(resp);
+		memcpy(resp->rr, chain, nchain * sizeof(hfi_rr_t));
+		resp->nrr = (uint16_t)nchain;
+		resp->aa = true;
+		resp->plugin = "breakglass";
+		return HFI_OVR_NONE;
+	}
+	/* the chain first, then the target's records */
+	size_t keep = resp->nrr;
+	if (keep + nchain > HFI_RESP_MAX_RR) {
+		keep = HFI_RESP_MAX_RR - nchain;
+		resp->tc = true;
+	}
+	memmove(resp->rr + nchain, resp->rr, keep * sizeof(hfi_rr_t));
+	memcpy(resp->rr, chain, nchain * sizeof(hfi_rr_t));
+	resp->nrr = (uint16_t)(keep + nchain);
+	resp->aa = true;
+	resp->plugin = "breakglass+kubernetes";
+	if (state == HFI_STALE && w->q.has_edns) {
+		resp->has_ede = true; /* RFC 8914 code 3: Stale Answer */
+		resp->ede_code = 3;
+	}
+	const hfi_cfg_forward_t *f = NULL;
+	if (res == HFI_K8S_RESOLVE && hfi_chase_prepare(w, &f)) {
+		*fwd = f;
+		return HFI_OVR_FORWARD;
+	}
+	return HFI_OVR_ANSWER;
 }

@@ -41,6 +41,12 @@ typedef struct hfi_k8s_inst {
 	uint64_t rebuilds, snapshots, restored;
 	bool snapshot_due;
 	int64_t last_snapshot_ms;
+	/* memory (issue 5) */
+	struct hfi_arena_gen *gen; /* arena generation the published index lives in, or NULL */
+	size_t index_bytes;     /* region bytes the last index build took (admission reserve) */
+	bool rebuild_pending;   /* the last rebuild failed (out of memory): retry */
+	int64_t rebuild_retry_ms;
+	uint64_t rebuild_failures;
 } hfi_k8s_inst_t;
 
 /* A zone served on a listener and the block that serves it. */
@@ -86,6 +92,24 @@ struct hf_engine {
 	pthread_mutex_t maint_lock;
 	pthread_cond_t maint_cond;
 	bool maint_stop, maint_running;
+	/* memory (issue 5): the `memory SIZE` region (engine_memory.c) */
+	struct hfi_arena *arena;        /* NULL without `memory`: plain malloc */
+	size_t region_bytes;            /* its size */
+	_Atomic uint64_t admission_refused; /* store allocations refused to keep the reserve */
+	hf_mm_t arena_mm;               /* the region's main arena */
+	hf_mm_t store_mm;               /* object stores: admission control over arena_mm */
+	struct hfi_arena_gen *retired_gen[64]; /* generation of retired[i].ix, or NULL */
+	pthread_mutex_t rebuild_lock;   /* index build, publish and reclaim */
+	_Atomic uint64_t objects_refused;   /* store allocations refused (one per refused object) */
+	_Atomic uint64_t rebuild_failures;  /* index builds that ran out of memory */
+	_Atomic size_t index_pub;       /* region bytes of the published indexes (sum) */
+	_Atomic unsigned index_ratio;   /* index bytes per 1000 object bytes (last build), 0 = unknown */
+	/* break-glass (issue 7): admin state (admin.c, created by
+	 * hfi_admin_init or the first hf_admin) and the two immutable tables
+	 * the answer path reads (admin.h), reclaimed by epoch like the index */
+	_Atomic(struct hfi_admin *) admin;
+	_Atomic(struct hfi_ovr_table *) overrides;   /* NULL = none */
+	_Atomic(struct hfi_limit_table *) limits;    /* NULL = none */
 };
 
 struct hf_worker {
@@ -99,6 +123,11 @@ struct hf_worker {
 	size_t chase_qlen;
 	uint8_t chase_q[HFI_DNAME_MAX + 64];
 	hfi_query_t chase_route;
+	/* break-glass (issue 7): an override CNAME's target asked of the
+	 * cluster data (engine_chase.c); the name has overrides of other types */
+	bool ovr_name;
+	uint8_t ovr_q[HFI_DNAME_MAX + 64];
+	hfi_query_t ovr_route;
 	hfi_resp_t resp;        /* large: keep last */
 };
 
@@ -123,5 +152,35 @@ void hfi_whoami_answer(const hfi_query_t *q, const struct sockaddr *client, hfi_
 /* engine_metrics.c */
 int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx);
 int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx);
+/* memory (issue 5), engine_memory.c: the region behind `memory SIZE` */
+int hfi_engine_memory_open(hf_engine_t *e, char *err, size_t errlen);
+void hfi_engine_memory_close(hf_engine_t *e);
+/* mm for a new object store (NULL = malloc) and for an index build (opens
+ * a generation when one is free: *gen, else the main arena, NULL gen). */
+const hf_mm_t *hfi_engine_store_mm(hf_engine_t *e);
+const hf_mm_t *hfi_engine_index_mm(hf_engine_t *e, hf_mm_t *mm, struct hfi_arena_gen **gen);
+/* Free an index built with hfi_engine_index_mm (its generation, or item by item). */
+void hfi_engine_index_drop(hfi_k8s_index_t *ix, struct hfi_arena_gen *gen);
+/* After a successful build: update the admission reserve's inputs from
+ * the instances' index sizes (used_before: region use when it started). */
+void hfi_engine_memory_reserve(hf_engine_t *e, size_t used_before);
+size_t hfi_engine_memory_used(hf_engine_t *e);
+typedef struct hfi_engine_mem_stats {
+	bool configured, pinned;
+	const char *backend;
+	size_t region, used, peak, reserve;
+	uint64_t alloc_failures, objects_refused, rebuild_failures;
+} hfi_engine_mem_stats_t;
+void hfi_engine_memory_stats(hf_engine_t *e, hfi_engine_mem_stats_t *out);
+
+/* break-glass (issue 7), admin.c: hfi_admin_init() at the end of
+ * hf_engine_open (loads saved overrides, reserves the command memory;
+ * idempotent, failure is not fatal: the first hf_admin retries), and
+ * hfi_admin_free() first thing in hf_engine_close (idempotent). */
+struct hfi_admin;
+struct hfi_ovr_table;
+struct hfi_limit_table;
+int hfi_admin_init(hf_engine_t *e);
+void hfi_admin_free(hf_engine_t *e);
 
 #endif

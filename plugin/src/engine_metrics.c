@@ -1,6 +1,7 @@
 /*
  * engine_metrics.c: Prometheus text exposition of the engine's counters
- * under CoreDNS's metric names (spec section 8).  The per-listener label
+ * under CoreDNS's metric names (spec section 8), and holdfast's own
+ * (serve-stale, API client, memory region).  The per-listener label
  * set is simplified: server = the first listener, zone = ".".
  */
 #include <stdarg.h>
@@ -18,6 +19,53 @@ static const char *rcode_name(int rc)
 	if (rc >= 0 && rc < (int)(sizeof(names) / sizeof(names[0])))
 		return names[rc];
 	return rc == 16 ? "BADVERS" : NULL;
+}
+
+/* One formatted chunk (up to 511 bytes) to fn. */
+static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return HF_EINVAL;
+	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* holdfast's own: the `memory` region (issue 5).  Without `memory` the
+ * region gauges are 0 and nothing is refused. */
+static int metrics_memory(hf_engine_t *e, int (*fn)(void *, const char *, size_t), void *ctx)
+{
+	hfi_engine_mem_stats_t ms;
+	hfi_engine_memory_stats(e, &ms);
+	const struct {
+		const char *name, *type, *help;
+		unsigned long long v;
+	} m[] = {
+		{"holdfast_memory_region_bytes", "gauge",
+		 "Size of the preallocated memory region (`memory`; 0 = not set).", ms.region},
+		{"holdfast_memory_used_bytes", "gauge", "Bytes of the region in use.", ms.used},
+		{"holdfast_memory_peak_bytes", "gauge", "Highest use of the region since start.", ms.peak},
+		{"holdfast_memory_reserve_bytes", "gauge",
+		 "Bytes of the region kept free for the next index build.", ms.reserve},
+		{"holdfast_memory_pinned", "gauge", "1 if the region is locked in RAM (mlock).",
+		 ms.pinned ? 1 : 0},
+		{"holdfast_memory_allocation_failures_total", "counter",
+		 "Allocations the region refused.", ms.alloc_failures},
+		{"holdfast_objects_refused_total", "counter",
+		 "Kubernetes objects not stored for lack of memory.", ms.objects_refused},
+		{"holdfast_index_rebuild_failures_total", "counter",
+		 "Index builds that ran out of memory (the previous index stayed).", ms.rebuild_failures},
+	};
+	int ret = 0;
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]) && ret == 0; i++)
+		ret = emit(fn, ctx, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,
+			   m[i].name, m[i].type, m[i].name, m[i].v);
+	return ret;
 }
 
 int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
@@ -66,24 +114,12 @@ int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, si
 		     "coredns_panics_total 0\n");
 	if ((ret = fn(ctx, buf, (size_t)n)) != 0)
 		return ret;
+	if ((ret = metrics_memory(e, fn, ctx)) != 0)
+		return ret;
 	return hfi_engine_metrics_live(e, fn, ctx);
 }
 
 /* holdfast's own: serve-stale state, deletion guard, API load, snapshots. */
-static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return HF_EINVAL;
-	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
 {
 	static const char *res_names[HFI_RES_COUNT] = {"namespaces", "services", "endpointslices", "pods"};

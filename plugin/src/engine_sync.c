@@ -10,6 +10,11 @@
  * is idle or entered at E or later (the readers never block or wait).
  * The same thread writes snapshots every `snapshot INTERVAL` when the store
  * changed, and once more on close.
+ *
+ * With `memory SIZE` each index is built in an arena generation of its own
+ * and reclaiming hands the generation back whole (engine_memory.c).  A
+ * build that runs out of memory keeps the published index (the previous
+ * answers), is logged and counted, and is retried every REBUILD_RETRY_MS.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -40,22 +45,30 @@ static bool index_in_use(hf_engine_t *e, uint64_t tag)
 	return used;
 }
 
+/* Free retired indexes no reader can hold any more (all: every one; the
+ * caller holds rebuild_lock). */
 static void reclaim(hf_engine_t *e, bool all)
 {
 	size_t keep = 0;
 	for (size_t i = 0; i < e->nretired; i++) {
-		if (all || !index_in_use(e, e->retired[i].tag))
-			hfi_k8s_index_free(e->retired[i].ix);
-		else
+		if (all || !index_in_use(e, e->retired[i].tag)) {
+			hfi_engine_index_drop(e->retired[i].ix, e->retired_gen[i]);
+		} else {
+			e->retired_gen[keep] = e->retired_gen[i];
 			e->retired[keep++] = e->retired[i];
+		}
 	}
 	e->nretired = keep;
 }
 
-/* Publish ix for instance bi; the old index is retired. */
-static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix)
+/* Publish ix (built in generation gen, or NULL) for instance bi; the old
+ * index is retired (caller holds rebuild_lock). */
+static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix, struct hfi_arena_gen *gen)
 {
-	hfi_k8s_index_t *old = atomic_exchange(&e->k8s[bi].index, ix);
+	hfi_k8s_inst_t *inst = &e->k8s[bi];
+	struct hfi_arena_gen *old_gen = inst->gen;
+	hfi_k8s_index_t *old = atomic_exchange(&inst->index, ix);
+	inst->gen = gen;
 	uint64_t tag = atomic_fetch_add(&e->epoch, 1) + 1;
 	if (old == NULL)
 		return HF_EOK;
@@ -65,32 +78,61 @@ static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix)
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 		}
-		hfi_k8s_index_free(old);
+		hfi_engine_index_drop(old, old_gen);
 		return HF_EOK;
 	}
 	e->retired[e->nretired].ix = old;
 	e->retired[e->nretired].tag = tag;
+	e->retired_gen[e->nretired] = old_gen;
 	e->nretired++;
 	return HF_EOK;
 }
+
+/* A rebuild that failed is retried this often while it keeps failing. */
+#define REBUILD_RETRY_MS 1000
 
 int hfi_engine_rebuild(hf_engine_t *e, size_t bi)
 {
 	hfi_k8s_inst_t *inst = &e->k8s[bi];
 	const hfi_block_t *b = &e->cfg->blocks[bi];
+	pthread_mutex_lock(&e->rebuild_lock);
+	/* retired generations back first, so that this build gets one */
+	reclaim(e, false);
+	hf_mm_t mm;
+	struct hfi_arena_gen *gen = NULL;
+	const hf_mm_t *m = hfi_engine_index_mm(e, &mm, &gen);
+	size_t before = hfi_engine_memory_used(e);
 	if (inst->sync != NULL)
 		hfi_sync_lock(inst->sync);
 	hfi_k8s_index_t *ix = hfi_k8s_index_build(inst->store, b->kubernetes, inst->self,
-						  inst->nself, NULL);
+						  inst->nself, m);
 	if (inst->sync != NULL)
 		hfi_sync_unlock(inst->sync);
+	size_t after = hfi_engine_memory_used(e);
 	if (ix == NULL) {
-		hfi_log(HFI_LOG_ERROR, "kubernetes", "cannot rebuild the index: out of memory; "
-			"the previous answers stay");
+		hfi_engine_index_drop(NULL, gen);
+		atomic_fetch_add(&e->rebuild_failures, 1);
+		/* log the first failure of a streak; retries stay quiet */
+		inst->rebuild_failures++;
+		if (!inst->rebuild_pending)
+			hfi_log(HFI_LOG_ERROR, "kubernetes", "cannot rebuild the index: out of memory%s; "
+				"the previous answers stay, retrying every %d ms",
+				e->arena != NULL ? " (memory region full)" : "", REBUILD_RETRY_MS);
+		inst->rebuild_pending = true;
+		inst->rebuild_retry_ms = hfi_engine_now_ms() + REBUILD_RETRY_MS;
+		pthread_mutex_unlock(&e->rebuild_lock);
 		return HF_ENOMEM;
 	}
+	if (inst->rebuild_pending)
+		hfi_log(HFI_LOG_INFO, "kubernetes", "index rebuilt after running out of memory");
+	inst->rebuild_pending = false;
+	inst->index_bytes = after > before ? after - before : 0;
 	inst->rebuilds++;
-	return publish(e, bi, ix);
+	int ret = publish(e, bi, ix, gen);
+	hfi_engine_memory_reserve(e, before);
+	reclaim(e, false); /* at once when no reader holds the old index (startup) */
+	pthread_mutex_unlock(&e->rebuild_lock);
+	return ret;
 }
 
 static void snapshot_now(hf_engine_t *e, size_t bi)
@@ -120,10 +162,11 @@ static void *maintenance(void *arg)
 				continue;
 			enum hfi_sync_state st = hfi_sync_state(inst->sync, now);
 			atomic_store(&inst->state, (int)st);
-			if (hfi_sync_take_dirty(inst->sync)) {
+			bool dirty = hfi_sync_take_dirty(inst->sync);
+			if (dirty || (inst->rebuild_pending && now >= inst->rebuild_retry_ms))
 				hfi_engine_rebuild(e, bi);
+			if (dirty)
 				inst->snapshot_due = true;
-			}
 			const hfi_cfg_kubernetes_t *k = e->cfg->blocks[bi].kubernetes;
 			int64_t every = (int64_t)(k->snapshot_interval_s ? k->snapshot_interval_s : 60) * 1000;
 			if (k->snapshot_path != NULL && inst->snapshot_due && st != HFI_SYNCING &&
@@ -133,7 +176,9 @@ static void *maintenance(void *arg)
 				inst->last_snapshot_ms = now;
 			}
 		}
+		pthread_mutex_lock(&e->rebuild_lock);
 		reclaim(e, false);
+		pthread_mutex_unlock(&e->rebuild_lock);
 		pthread_mutex_lock(&e->maint_lock);
 		if (e->maint_stop)
 			break;
@@ -174,5 +219,7 @@ void hfi_engine_maint_stop(hf_engine_t *e)
 		if (e->k8s[bi].sync != NULL && k->snapshot_path != NULL && e->k8s[bi].snapshot_due)
 			snapshot_now(e, bi);
 	}
+	pthread_mutex_lock(&e->rebuild_lock);
 	reclaim(e, true);
+	pthread_mutex_unlock(&e->rebuild_lock);
 }

@@ -78,6 +78,22 @@
  * guard_trips as above; held_pending = keys on hold now; last_healthy_ms =
  * the last tick seen LIVE (or the moment LIVE was left), -1 before.
  *
+ * Break-glass (issue 7, hfi_sync_freeze / hfi_sync_extend):
+ *   freeze   the store keeps following the API (lists and events apply,
+ *            the deletion guard and the state machine run as always, the
+ *            API health and LIVE/STALE are kept), but hfi_sync_take_dirty()
+ *            returns false while frozen, so the engine never rebuilds: the
+ *            answers stay exactly what they were at the freeze.  Thaw hands
+ *            the pending change over at once (the next maintenance tick
+ *            rebuilds from the current store), so no relist is needed and
+ *            nothing applied meanwhile is lost.
+ *   extend   pushes every deadline of the serve-stale window by D: each
+ *            held deletion's hold ends D later, and the MAX window of the
+ *            current outage (or of the next one, when called while LIVE)
+ *            grows by D (an EXPIRED state becomes STALE again when the
+ *            longer window has not run out).  The extension ends when the
+ *            API is healthy again (STALE/EXPIRED -> LIVE).
+ *
  * Locking: one pthread mutex; every function takes it.  The index builder
  * brackets its reads of the store with hfi_sync_lock()/hfi_sync_unlock()
  * and must not call other hfi_sync_* functions meanwhile.
@@ -358,6 +374,9 @@ struct hfi_sync {
 	enum hfi_sync_state state;
 	res_state_t res[HFI_RES_COUNT];
 	hfi_sync_stats_t stats;
+	/* break-glass (issue 7) */
+	bool frozen;              /* take_dirty reports nothing until thaw */
+	int64_t extra_ms;         /* `stale extend`: added to stale_max_ms */
 };
 
 static bool guard_on(const hfi_sync_t *s)
@@ -415,9 +434,12 @@ static void eval_state(hfi_sync_t *s, int64_t now)
 				s->stats.stale_entered++;
 		}
 		next = HFI_STALE;
-		if (s->cfg.stale_max_ms > 0 && now - s->stats.stale_since_ms >= s->cfg.stale_max_ms)
+		if (s->cfg.stale_max_ms > 0 &&
+		    now - s->stats.stale_since_ms >= s->cfg.stale_max_ms + s->extra_ms)
 			next = HFI_EXPIRED;
 	}
+	if (next == HFI_LIVE && (prev == HFI_STALE || prev == HFI_EXPIRED))
+		s->extra_ms = 0; /* an operator's extension lasts one outage */
 	if (next == HFI_LIVE) {
 		s->stats.last_healthy_ms = now;
 		s->stats.stale_since_ms = -1;
@@ -572,13 +594,24 @@ static int apply_list_locked(hfi_sync_t *s, hfi_resource_t r, const hfi_store_t 
 	bool stale_list = s->cfg.stale_min_ms > 0 && (pre == HFI_STALE || pre == HFI_EXPIRED);
 	bool confirming = !stale_list && !(empty && known > 0);
 
-	/* adds and updates */
+	/* adds and updates; an object that does not fit the memory region is
+	 * refused (counted, logged once per list) and the rest still applies */
+	size_t refused = 0;
 	for (size_t i = 0; i < n; i++) {
 		int ret = res_put_at(s->st, r, list, i);
+		if (ret == HF_ENOMEM) {
+			refused++;
+			continue;
+		}
 		if (ret < 0)
 			return ret;
 		if (ret > 0)
 			s->dirty = true;
+	}
+	if (refused > 0) {
+		s->stats.refused_objects += refused;
+		hfi_log(HFI_LOG_ERROR, PLUGIN, "out of memory: %zu of %zu %s refused by the list; "
+			"the rest applies", refused, n, res_name(r));
 	}
 
 	/* held keys: released, forgotten, confirmed or kept */
@@ -703,6 +736,13 @@ static int event_put(hfi_sync_t *s, hfi_resource_t r, const hfi_store_t *one)
 	if (res_count(one, r) != 1)
 		return HF_EINVAL;
 	int ret = res_put_at(s->st, r, one, 0);
+	if (ret == HF_ENOMEM) {
+		/* refused, not fatal: the watch goes on; a later relist retries */
+		if (s->stats.refused_objects++ % 1000 == 0)
+			hfi_log(HFI_LOG_ERROR, PLUGIN, "out of memory: a %s watch event was refused",
+				res_name(r));
+		return HF_EOK;
+	}
 	if (ret < 0)
 		return ret;
 	if (ret > 0)
@@ -820,8 +860,9 @@ bool hfi_sync_take_dirty(hfi_sync_t *s)
 	if (s == NULL)
 		return false;
 	pthread_mutex_lock(&s->lock);
-	bool d = s->dirty;
-	s->dirty = false;
+	bool d = s->dirty && !s->frozen; /* frozen: the change stays pending */
+	if (d)
+		s->dirty = false;
 	pthread_mutex_unlock(&s->lock);
 	return d;
 }
@@ -836,5 +877,77 @@ void hfi_sync_get_stats(hfi_sync_t *s, hfi_sync_stats_t *out)
 	for (int r = 0; r < HFI_RES_COUNT; r++)
 		pending += s->res[r].held.live;
 	out->held_pending = pending;
+	out->frozen = s->frozen;
+	out->stale_extra_ms = s->extra_ms;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- break-glass (issue 7) ----------------------------------------------- */
+
+void hfi_sync_freeze(hfi_sync_t *s, bool frozen)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->frozen != frozen) {
+		if (frozen)
+			hfi_log(HFI_LOG_WARNING, PLUGIN, "frozen by the operator: API changes are "
+				"tracked but not applied to answers until thaw");
+		else
+			hfi_log(HFI_LOG_INFO, PLUGIN, "thawed by the operator: applying API changes%s",
+				s->dirty ? " (changes are pending)" : "");
+	}
+	s->frozen = frozen;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool hfi_sync_frozen(hfi_sync_t *s)
+{
+	if (s == NULL)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	bool f = s->frozen;
+	pthread_mutex_unlock(&s->lock);
+	return f;
+}
+
+#define MAX_EXTRA_MS ((int64_t)10 * 365 * 24 * 3600 * 1000) /* ten years */
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+size_t hfi_sync_extend(hfi_sync_t *s, int64_t ms, int64_t now_ms)
+{
+	if (s == NULL || ms <= 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	tick(s, now_ms);
+	size_t held = 0;
+	for (int r = 0; r < HFI_RES_COUNT; r++) {
+		hset_t *h = &s->res[r].held;
+		for (size_t i = 0; i < h->n; i++) {
+			if (h->e[i].key == NULL)
+				continue;
+			h->e[i].until = add_sat(h->e[i].until, ms);
+			held++;
+		}
+		if (h->live > 0)
+			h->min_until = add_sat(h->min_until, ms);
+	}
+	enum hfi_sync_state prev = s->state;
+	s->extra_ms = add_sat(s->extra_ms, ms);
+	if (s->extra_ms > MAX_EXTRA_MS)
+		s->extra_ms = MAX_EXTRA_MS;
+	char d[96];
+	fmt_dur(d, sizeof(d), ms);
+	hfi_log(HFI_LOG_WARNING, PLUGIN, "serve-stale extended by the operator by %s (%zu held "
+		"deletions pushed back)", d, held);
+	eval_state(s, now_ms);
+	if (prev == HFI_EXPIRED && s->state == HFI_STALE)
+		hfi_log(HFI_LOG_WARNING, PLUGIN, "serve-stale: window extended, serving last known "
+			"data again (STALE)");
+	pthread_mutex_unlock(&s->lock);
+	return held;
 }

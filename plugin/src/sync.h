@@ -25,6 +25,7 @@
 #define HF_SYNC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "objects.h"
@@ -54,9 +55,13 @@ typedef struct hfi_sync_stats {
 	uint64_t held_deletions;  /* deletions held back by the guard */
 	uint64_t guard_trips;     /* lists/bursts the guard held */
 	uint64_t stale_entered;   /* LIVE -> STALE transitions */
+	uint64_t refused_objects; /* puts refused for lack of memory (skipped, not fatal) */
 	int64_t stale_since_ms;   /* when the current STALE began, -1 if not stale */
 	int64_t last_healthy_ms;  /* last moment seen LIVE (or left LIVE), -1 never */
 	uint64_t held_pending;    /* deletions on hold right now */
+	/* break-glass (issue 7) */
+	bool frozen;              /* hfi_sync_freeze() in effect */
+	int64_t stale_extra_ms;   /* hfi_sync_extend() total for this outage */
 } hfi_sync_stats_t;
 
 typedef struct hfi_sync hfi_sync_t;
@@ -89,6 +94,15 @@ const char *hfi_sync_state_name(enum hfi_sync_state st);
 /* True once since the last call if the store changed (index rebuild due). */
 bool hfi_sync_take_dirty(hfi_sync_t *s);
 void hfi_sync_get_stats(hfi_sync_t *s, hfi_sync_stats_t *out);
+
+/* Break-glass (issue 7; see sync.c): freeze keeps the store following the
+ * API but hfi_sync_take_dirty() reports nothing until thaw, so the served
+ * answers stay as they were.  extend pushes every held deletion's deadline
+ * and the current (or next) outage's MAX window by ms; returns the number
+ * of held deletions pushed back. */
+void hfi_sync_freeze(hfi_sync_t *s, bool frozen);
+bool hfi_sync_frozen(hfi_sync_t *s);
+size_t hfi_sync_extend(hfi_sync_t *s, int64_t ms, int64_t now_ms);
 
 void hfi_sync_lock(hfi_sync_t *s);
 void hfi_sync_unlock(hfi_sync_t *s);

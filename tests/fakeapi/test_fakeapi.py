@@ -795,7 +795,8 @@ def test_stats_gzip_manifest(t, api):
     # the server thread registers the watch a moment after the client sent it
     end = time.monotonic() + 2
     s0 = api.stats()
-    while s0["watches_open"] != 1 and time.monotonic() < end:
+    while (s0["watches_open"] != 1 or fakeapi.count_requests(s0, "services", "watch", 200) != 1) \
+            and time.monotonic() < end:
         time.sleep(0.02)
         s0 = api.stats()
     t.check(s0["watches_open"] == 1 and fakeapi.count_requests(s0, "services", "watch", 200) == 1,

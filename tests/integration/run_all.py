@@ -27,7 +27,8 @@ import harness  # noqa: E402
 from harness import CFG, HarnessError, Skip, T  # noqa: E402
 
 MODULES = ["test_records", "test_negative", "test_options", "test_server",
-           "test_corefile_errors", "test_process", "test_ctypes", "test_outage"]
+           "test_corefile_errors", "test_process", "test_ctypes", "test_outage",
+           "test_memory", "test_breakglass"]
 DEFAULT_TEST_TIMEOUT = 60
 
 
