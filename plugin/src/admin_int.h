@@ -115,5 +115,7 @@ const char *hfi_admin_type_name(uint16_t type, char *buf, size_t len);
 /* Wire name to presentation text (lower-case unless keep_case, escapes
  * \DDD for anything but letters, digits, '-', '_', '*'). */
 void hfi_admin_name_text(const uint8_t *wire, bool keep_case, char *buf, size_t len);
+/* TXT RDATA (len bytes at p) as quoted strings with \" \\ \DDD escapes. */
+void hfi_admin_txt_text(const uint8_t *p, size_t len, char *buf, size_t cap);
 
 #endif

@@ -102,6 +102,31 @@ static uint16_t rd16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+void hfi_admin_txt_text(const uint8_t *p, size_t len, char *buf, size_t cap)
+{
+	size_t o = 0, i = 0;
+	buf[0] = '\0';
+	while (i < len && o + 8 < cap) {
+		size_t l = p[i++];
+		if (o > 0)
+			buf[o++] = ' ';
+		buf[o++] = '"';
+		for (size_t j = 0; j < l && i < len && o + 6 < cap; j++, i++) {
+			uint8_t ch = p[i];
+			if (ch == '"' || ch == '\\') {
+				buf[o++] = '\\';
+				buf[o++] = (char)ch;
+			} else if (ch < 0x20 || ch >= 0x7f) {
+				o += (size_t)snprintf(buf + o, cap - o, "\\%03u", ch);
+			} else {
+				buf[o++] = (char)ch;
+			}
+		}
+		buf[o++] = '"';
+		buf[o] = '\0';
+	}
+}
+
 /* RDATA of one record in presentation format. */
 static void rdata_text(const uint8_t *msg, size_t len, size_t off, uint16_t type, uint16_t rdlen,
 		       char *buf, size_t cap)
@@ -156,29 +181,9 @@ static void rdata_text(const uint8_t *msg, size_t len, size_t off, uint16_t type
 				 (unsigned)((uint32_t)rd16(n + 16) << 16 | rd16(n + 18)));
 		}
 		return;
-	case HFI_T_TXT: {
-		size_t o = 0, i = 0;
-		while (i < rdlen && o + 8 < cap) {
-			size_t l = p[i++];
-			if (o > 0)
-				buf[o++] = ' ';
-			buf[o++] = '"';
-			for (size_t j = 0; j < l && i < rdlen && o + 6 < cap; j++, i++) {
-				uint8_t ch = p[i];
-				if (ch == '"' || ch == '\\') {
-					buf[o++] = '\\';
-					buf[o++] = (char)ch;
-				} else if (ch < 0x20 || ch >= 0x7f) {
-					o += (size_t)snprintf(buf + o, cap - o, "\\%03u", ch);
-				} else {
-					buf[o++] = (char)ch;
-				}
-			}
-			buf[o++] = '"';
-			buf[o] = '\0';
-		}
+	case HFI_T_TXT:
+		hfi_admin_txt_text(p, rdlen, buf, cap);
 		return;
-	}
 	default: {
 		/* RFC 3597 */
 		size_t o = (size_t)snprintf(buf, cap, "\\# %u ", rdlen);

@@ -171,31 +171,6 @@ static int parse_rr(const hfi_tok_t *t, size_t n, hfi_ovr_rr_t *rr, char *err, s
 
 /* ---- presentation ------------------------------------------------------------ */
 
-static void txt_text(const uint8_t *p, size_t len, char *buf, size_t cap)
-{
-	size_t o = 0, i = 0;
-	buf[0] = '\0';
-	while (i < len && o + 8 < cap) {
-		size_t l = p[i++];
-		if (o > 0)
-			buf[o++] = ' ';
-		buf[o++] = '"';
-		for (size_t j = 0; j < l && i < len && o + 6 < cap; j++, i++) {
-			uint8_t ch = p[i];
-			if (ch == '"' || ch == '\\') {
-				buf[o++] = '\\';
-				buf[o++] = (char)ch;
-			} else if (ch < 0x20 || ch >= 0x7f) {
-				o += (size_t)snprintf(buf + o, cap - o, "\\%03u", ch);
-			} else {
-				buf[o++] = (char)ch;
-			}
-		}
-		buf[o++] = '"';
-		buf[o] = '\0';
-	}
-}
-
 void hfi_admin_ovr_text(const hfi_ovr_rr_t *rr, char *buf, size_t len)
 {
 	char owner[1100], tn[16], rd[2200] = "", target[1100] = "";
@@ -212,7 +187,7 @@ void hfi_admin_ovr_text(const hfi_ovr_rr_t *rr, char *buf, size_t len)
 		inet_ntop(AF_INET6, p, rd, sizeof(rd));
 		break;
 	case HFI_T_TXT:
-		txt_text(p, rr->rdlen, rd, sizeof(rd));
+		hfi_admin_txt_text(p, rr->rdlen, rd, sizeof(rd));
 		break;
 	case HFI_T_MX:
 		snprintf(rd, sizeof(rd), "%u %s", (unsigned)(p[0] << 8 | p[1]), target);

@@ -160,22 +160,6 @@ static int list_doc(void *ctx, const hfi_yt_node_t *root, unsigned docno)
 	return HF_EOK;
 }
 
-typedef struct buf_src {
-	const char *p;
-	size_t len, off;
-} buf_src_t;
-
-static long buf_read(void *data, unsigned char *out, size_t size)
-{
-	buf_src_t *b = data;
-	size_t n = b->len - b->off;
-	if (n > size)
-		n = size;
-	memcpy(out, b->p + b->off, n);
-	b->off += n;
-	return (long)n;
-}
-
 void hfi_api_list_info_fini(hfi_api_list_info_t *info)
 {
 	free(info->rv);
@@ -201,10 +185,10 @@ int hfi_api_decode_list(hfi_resource_t res, const char *body, size_t len, hfi_st
 		hfi_mf_ctx_fini(&l.mf);
 		return errf(err, errlen, HF_EPARSE, "%s: empty response", name);
 	}
-	buf_src_t src = { .p = body, .len = len };
+	hfi_yt_buf_t src = { .p = body, .len = len };
 	hfi_yt_callbacks_t cb = { .on_item = list_item, .on_doc = list_doc, .ctx = &l };
 	char yerr[256];
-	int ret = hfi_yt_parse(name, buf_read, &src, NULL, &cb, yerr, sizeof(yerr));
+	int ret = hfi_yt_parse(name, hfi_yt_read_buf, &src, NULL, &cb, yerr, sizeof(yerr));
 	hfi_mf_ctx_fini(&l.mf);
 	if (ret != HF_EOK && yerr[0] != '\0')
 		errf(err, errlen, ret, "%s", yerr);
@@ -329,10 +313,10 @@ int hfi_api_decode_event(hfi_resource_t res, const char *line, size_t len, hfi_s
 	snprintf(name, sizeof(name), "%s watch", hfi_api_res_name(res));
 	ev_ctx_t e = { .res = res, .one = one, .ev = ev, .err = err, .errlen = errlen };
 	e.mf = (hfi_mf_ctx_t){ .st = one, .opts = opts, .name = name, .docno = 1, .err = err, .errlen = errlen };
-	buf_src_t src = { .p = line, .len = len };
+	hfi_yt_buf_t src = { .p = line, .len = len };
 	hfi_yt_callbacks_t cb = { .on_doc = ev_doc, .ctx = &e };
 	char yerr[256];
-	int ret = hfi_yt_parse(name, buf_read, &src, NULL, &cb, yerr, sizeof(yerr));
+	int ret = hfi_yt_parse(name, hfi_yt_read_buf, &src, NULL, &cb, yerr, sizeof(yerr));
 	hfi_mf_ctx_fini(&e.mf);
 	if (ret != HF_EOK && yerr[0] != '\0')
 		errf(err, errlen, ret, "%s", yerr);
@@ -375,10 +359,10 @@ void hfi_api_decode_status(const char *body, size_t len, long *code, char *msg, 
 	if (body == NULL || len == 0)
 		return;
 	st_ctx_t s = { .code = code, .msg = msg, .msglen = msglen };
-	buf_src_t src = { .p = body, .len = len };
+	hfi_yt_buf_t src = { .p = body, .len = len };
 	hfi_yt_callbacks_t cb = { .on_doc = st_doc, .ctx = &s };
 	char yerr[128];
-	(void)hfi_yt_parse("status", buf_read, &src, NULL, &cb, yerr, sizeof(yerr));
+	(void)hfi_yt_parse("status", hfi_yt_read_buf, &src, NULL, &cb, yerr, sizeof(yerr));
 	/* not a Status: show the start of the body, printable only */
 	if (msglen > 0 && msg[0] == '\0') {
 		size_t o = 0;

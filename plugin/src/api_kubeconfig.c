@@ -484,15 +484,6 @@ static int kc_doc(void *ctx, const hfi_yt_node_t *root, unsigned docno)
 	return HF_EOK;
 }
 
-static long kc_read(void *data, unsigned char *buf, size_t size)
-{
-	FILE *f = data;
-	size_t n = fread(buf, 1, size, f);
-	if (n == 0 && ferror(f))
-		return -1;
-	return (long)n;
-}
-
 int hfi_api_kubeconfig_load(const char *path, const char *context, const hf_mm_t *mm,
 			    hfi_api_conn_t *out, char *err, size_t errlen)
 {
@@ -522,7 +513,7 @@ int hfi_api_kubeconfig_load(const char *path, const char *context, const hf_mm_t
 	}
 	hfi_yt_callbacks_t cb = { .on_doc = kc_doc, .ctx = &k };
 	char yerr[256];
-	int ret = hfi_yt_parse(path, kc_read, f, mm, &cb, yerr, sizeof(yerr));
+	int ret = hfi_yt_parse(path, hfi_yt_read_file, f, mm, &cb, yerr, sizeof(yerr));
 	fclose(f);
 	hfi_mm_free(mm, k.dir);
 	if (ret == HF_EOK && !k.seen)

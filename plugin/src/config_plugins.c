@@ -262,6 +262,32 @@ static int set_global_addr(hfi_disp_t *d, char **slot, const char *addr)
 	return HF_EOK;
 }
 
+/* The optional one address argument: checked and stored in *addr (left
+ * alone when there is none). */
+static int opt_addr(hfi_disp_t *d, const char **addr)
+{
+	size_t st, n = hfi_d_remaining(d, &st);
+	if (n > 1)
+		return hfi_d_argerr(d);
+	if (n == 1) {
+		*addr = hfi_d_arg(d, st, 0);
+		return check_addr(d, *addr);
+	}
+	return HF_EOK;
+}
+
+/* A block line "key VALUE": its one value in *val. */
+static int block_opt(hfi_disp_t *d, const char *key, const char **val)
+{
+	if (strcmp(hfi_d_val(d), key) != 0)
+		return hfi_d_argerr(d);
+	size_t st, n = hfi_d_remaining(d, &st);
+	if (n != 1)
+		return hfi_d_argerr(d);
+	*val = hfi_d_arg(d, st, 0);
+	return HF_EOK;
+}
+
 int hfi_setup_health(hfi_disp_t *d)
 {
 	hfi_config_t *cfg = d->ld->cfg;
@@ -271,23 +297,15 @@ int hfi_setup_health(hfi_disp_t *d)
 	while (hfi_d_next(d)) {
 		if (at == NULL)
 			at = hfi_d_tok(d);
-		size_t st, n = hfi_d_remaining(d, &st);
-		if (n == 1) {
-			addr = hfi_d_arg(d, st, 0);
-			int ret = check_addr(d, addr);
+		int ret = opt_addr(d, &addr);
+		if (ret != HF_EOK)
+			return ret;
+		while (hfi_d_next_block(d)) {
+			const char *a;
+			ret = block_opt(d, "lameduck", &a);
 			if (ret != HF_EOK)
 				return ret;
-		} else if (n > 1) {
-			return hfi_d_argerr(d);
-		}
-		while (hfi_d_next_block(d)) {
-			if (strcmp(hfi_d_val(d), "lameduck") != 0)
-				return hfi_d_argerr(d);
-			n = hfi_d_remaining(d, &st);
-			if (n != 1)
-				return hfi_d_argerr(d);
 			char msg[600];
-			const char *a = hfi_d_arg(d, st, 0);
 			if (!hfi_go_duration(a, &lame, msg, sizeof(msg)))
 				return hfi_d_plainf(d, "unable to parse lameduck duration value: '%s' : %s",
 						    a, msg);
@@ -312,22 +330,14 @@ int hfi_setup_ready(hfi_disp_t *d)
 		if (i++ > 0)
 			return hfi_d_plainf(d, ERR_ONCE);
 		at = hfi_d_tok(d);
-		size_t st, n = hfi_d_remaining(d, &st);
-		if (n == 1) {
-			addr = hfi_d_arg(d, st, 0);
-			int ret = check_addr(d, addr);
+		int ret = opt_addr(d, &addr);
+		if (ret != HF_EOK)
+			return ret;
+		while (hfi_d_next_block(d)) {
+			const char *m;
+			ret = block_opt(d, "monitor", &m);
 			if (ret != HF_EOK)
 				return ret;
-		} else if (n > 1) {
-			return hfi_d_argerr(d);
-		}
-		while (hfi_d_next_block(d)) {
-			if (strcmp(hfi_d_val(d), "monitor") != 0)
-				return hfi_d_argerr(d);
-			n = hfi_d_remaining(d, &st);
-			if (n != 1)
-				return hfi_d_argerr(d);
-			const char *m = hfi_d_arg(d, st, 0);
 			if (strcmp(m, "until-ready") == 0)
 				cont = false;
 			else if (strcmp(m, "continuously") == 0)
@@ -353,15 +363,9 @@ int hfi_setup_prometheus(hfi_disp_t *d)
 		if (i++ > 0)
 			return hfi_d_plainf(d, ERR_ONCE);
 		at = hfi_d_tok(d);
-		size_t st, n = hfi_d_remaining(d, &st);
-		if (n == 1) {
-			addr = hfi_d_arg(d, st, 0);
-			int ret = check_addr(d, addr);
-			if (ret != HF_EOK)
-				return ret;
-		} else if (n > 1) {
-			return hfi_d_argerr(d);
-		}
+		int ret = opt_addr(d, &addr);
+		if (ret != HF_EOK)
+			return ret;
 	}
 	int ret = set_global_addr(d, &cfg->metrics_addr, addr);
 	if (ret != HF_EOK)

@@ -461,6 +461,24 @@ static int srv_cip(const actx_t *c, const k8s_node_t *n, const hfi_k8s_label_t *
 	return got > 0 ? R_ANSWER : R_NODATA;
 }
 
+/* The A/AAAA glue records glues[first .. first+n) in the additional section. */
+static void add_glue(const actx_t *c, uint32_t first, uint32_t n)
+{
+	const hfi_k8s_index_t *ix = c->ix;
+	for (uint32_t i = 0; i < n; i++) {
+		const k8s_glue_t *g = &ix->glues[first + i];
+		if (!fits(c, g->tlen))
+			continue;
+		hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, g->family == 4 ? HFI_T_A : HFI_T_AAAA,
+				   ix->ttl);
+		if (rr == NULL)
+			break;
+		rr->owner = hfi_name_join(ix->arena + g->toff, g->tlen, c->zone_q);
+		rr->rdata = ix->arena + g->aoff;
+		rr->rdlen = g->family == 4 ? 4 : 16;
+	}
+}
+
 static int ans_srv(const actx_t *c)
 {
 	const hfi_k8s_index_t *ix = c->ix;
@@ -505,18 +523,8 @@ static int ans_srv(const actx_t *c)
 		rr->name1 = hfi_name_join(ix->arena + s->toff, s->tlen, c->zone_q);
 		got++;
 	}
-	for (uint32_t i = 0; i < n->glue_n && got > 0; i++) {
-		const k8s_glue_t *g = &ix->glues[n->glue_i + i];
-		if (!fits(c, g->tlen))
-			continue;
-		hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, g->family == 4 ? HFI_T_A : HFI_T_AAAA,
-				   ix->ttl);
-		if (rr == NULL)
-			break;
-		rr->owner = hfi_name_join(ix->arena + g->toff, g->tlen, c->zone_q);
-		rr->rdata = ix->arena + g->aoff;
-		rr->rdlen = g->family == 4 ? 4 : 16;
-	}
+	if (got > 0)
+		add_glue(c, n->glue_i, n->glue_n);
 	return got > 0 ? R_ANSWER : R_NODATA;
 }
 
@@ -597,18 +605,8 @@ static int ans_ns_apex(const actx_t *c)
 		rr->name1 = hfi_name_join(ix->arena + g->toff, g->tlen, c->zone_q);
 		got++;
 	}
-	for (uint32_t i = 0; i < ix->ns_glue_n && got > 0; i++) {
-		const k8s_glue_t *g = &ix->glues[ix->ns_glue_i + i];
-		if (!fits(c, g->tlen))
-			continue;
-		hfi_rr_t *rr = add(c, HFI_SEC_ADDITIONAL, g->family == 4 ? HFI_T_A : HFI_T_AAAA,
-				   ix->ttl);
-		if (rr == NULL)
-			break;
-		rr->owner = hfi_name_join(ix->arena + g->toff, g->tlen, c->zone_q);
-		rr->rdata = ix->arena + g->aoff;
-		rr->rdlen = g->family == 4 ? 4 : 16;
-	}
+	if (got > 0)
+		add_glue(c, ix->ns_glue_i, ix->ns_glue_n);
 	return got > 0 ? R_ANSWER : R_NODATA;
 }
 

@@ -91,31 +91,6 @@ static int load(hfi_store_t *st, const char *name, hfi_yt_read_fn read, void *da
 	return ret < 0 ? ret : c.stored;
 }
 
-typedef struct buf_src {
-	const char *p;
-	size_t len, off;
-} buf_src_t;
-
-static long buf_read(void *data, unsigned char *out, size_t size)
-{
-	buf_src_t *b = data;
-	size_t n = b->len - b->off;
-	if (n > size)
-		n = size;
-	memcpy(out, b->p + b->off, n);
-	b->off += n;
-	return (long)n;
-}
-
-static long file_read(void *data, unsigned char *out, size_t size)
-{
-	FILE *f = data;
-	size_t n = fread(out, 1, size, f);
-	if (n == 0 && ferror(f))
-		return -1;
-	return (long)n;
-}
-
 int hfi_manifest_load_buf(hfi_store_t *st, const char *name, const char *buf, size_t len,
 			  const hfi_manifest_opts_t *opts, char *err, size_t errlen)
 {
@@ -131,8 +106,8 @@ int hfi_manifest_load_buf(hfi_store_t *st, const char *name, const char *buf, si
 		set_err(err, errlen, name, "larger than 1 GiB");
 		return HF_ERANGE;
 	}
-	buf_src_t src = { .p = buf, .len = len };
-	return load(st, name, buf_read, &src, opts, err, errlen);
+	hfi_yt_buf_t src = { .p = buf, .len = len };
+	return load(st, name, hfi_yt_read_buf, &src, opts, err, errlen);
 }
 
 int hfi_manifest_load_file(hfi_store_t *st, const char *path,
@@ -162,7 +137,7 @@ int hfi_manifest_load_file(hfi_store_t *st, const char *path,
 		set_err(err, errlen, path, "larger than 1 GiB");
 		ret = HF_ERANGE;
 	} else {
-		ret = load(st, path, file_read, f, opts, err, errlen);
+		ret = load(st, path, hfi_yt_read_file, f, opts, err, errlen);
 	}
 	fclose(f);
 	return ret;

@@ -46,7 +46,7 @@ static const hf_mm_t *st_mm(const hfi_store_t *st)
 
 /* ---- hashing and the table ---------------------------------------------- */
 
-static uint64_t key_hash(const char *ns, const char *name)
+uint64_t hfi_store_key_hash(const char *ns, const char *name)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	for (const unsigned char *p = (const unsigned char *)ns; *p; p++)
@@ -526,7 +526,7 @@ static int put_obj(hfi_store_t *st, enum kind k, const void *src)
 		return HF_EINVAL;
 	const hf_mm_t *mm = st_mm(st);
 	tbl_t *t = kind_tbl(st, k);
-	uint64_t h = key_hash(ns, name);
+	uint64_t h = hfi_store_key_hash(ns, name);
 	size_t s = tbl_find(t, h, ns, name);
 	if (s != (size_t)-1) {
 		const char *orv = obj_rv(k, t->ents[t->slots[s] - 1].obj);
@@ -565,7 +565,7 @@ static int del_obj(hfi_store_t *st, enum kind k, const char *ns, const char *nam
 	if (st == NULL || ns == NULL || name == NULL)
 		return HF_EINVAL;
 	tbl_t *t = kind_tbl(st, k);
-	size_t s = tbl_find(t, key_hash(ns, name), ns, name);
+	size_t s = tbl_find(t, hfi_store_key_hash(ns, name), ns, name);
 	if (s == (size_t)-1)
 		return 0;
 	hfi_mm_free(st_mm(st), tbl_remove(t, s));
@@ -579,7 +579,7 @@ static const void *get_obj(const hfi_store_t *st, enum kind k, const char *ns, c
 	if (st == NULL || ns == NULL || name == NULL)
 		return NULL;
 	const tbl_t *t = kind_tbl((hfi_store_t *)st, k);
-	size_t s = tbl_find(t, key_hash(ns, name), ns, name);
+	size_t s = tbl_find(t, hfi_store_key_hash(ns, name), ns, name);
 	return s == (size_t)-1 ? NULL : t->ents[t->slots[s] - 1].obj;
 }
 

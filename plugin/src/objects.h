@@ -75,6 +75,10 @@ typedef struct hfi_pod {
 
 typedef struct hfi_store hfi_store_t;
 
+/* Hash of the key ns/name (FNV-1a over "ns", 0xff, "name", then the
+ * murmur3 fmix64 avalanche): the store's tables and other sets of keys. */
+uint64_t hfi_store_key_hash(const char *ns, const char *name);
+
 hfi_store_t *hfi_store_new(const hf_mm_t *mm);
 void hfi_store_free(hfi_store_t *st);
 

@@ -245,6 +245,26 @@ static int check_value(const lexer_t *lx, char *err, size_t errlen)
 	return HF_EOK;
 }
 
+/* A value token: an identifier, or "in"/"notin" used as one. */
+static bool is_value(const lexer_t *lx)
+{
+	return lx->type == T_IDENT || lx->type == T_IN || lx->type == T_NOTIN;
+}
+
+/* Check the value token, add it to r and move past it. */
+static int take_value(const hf_mm_t *mm, lexer_t *lx, sel_req_t *r, size_t *cap, char *err,
+		      size_t errlen)
+{
+	int ret = check_value(lx, err, errlen);
+	if (ret != HF_EOK)
+		return ret;
+	ret = add_val(mm, r, cap, lx->tok, lx->toklen);
+	if (ret != HF_EOK)
+		return ret;
+	lex_next(lx);
+	return HF_EOK;
+}
+
 /* Parse one requirement starting at the current token. */
 static int parse_req(const hf_mm_t *mm, lexer_t *lx, sel_req_t *r, char *err, size_t errlen)
 {
@@ -286,14 +306,10 @@ static int parse_req(const hf_mm_t *mm, lexer_t *lx, sel_req_t *r, char *err, si
 	case T_NEQ: {
 		r->op = lx->type == T_NEQ ? OP_NOTIN : OP_IN;
 		lex_next(lx);
-		if (lx->type == T_IDENT || lx->type == T_IN || lx->type == T_NOTIN) {
-			int ret = check_value(lx, err, errlen);
+		if (is_value(lx)) {
+			int ret = take_value(mm, lx, r, &cap, err, errlen);
 			if (ret != HF_EOK)
 				return ret;
-			ret = add_val(mm, r, &cap, lx->tok, lx->toklen);
-			if (ret != HF_EOK)
-				return ret;
-			lex_next(lx);
 		} else if (lx->type == T_END || lx->type == T_COMMA) {
 			/* "k=" : the empty value */
 			int ret = add_val(mm, r, &cap, "", 0);
@@ -342,14 +358,10 @@ static int parse_req(const hf_mm_t *mm, lexer_t *lx, sel_req_t *r, char *err, si
 		size_t n = 0;
 		for (;;) {
 			/* a value, possibly empty: "(a,,b)" holds "" */
-			if (lx->type == T_IDENT || lx->type == T_IN || lx->type == T_NOTIN) {
-				int ret = check_value(lx, err, errlen);
+			if (is_value(lx)) {
+				int ret = take_value(mm, lx, r, &cap, err, errlen);
 				if (ret != HF_EOK)
 					return ret;
-				ret = add_val(mm, r, &cap, lx->tok, lx->toklen);
-				if (ret != HF_EOK)
-					return ret;
-				lex_next(lx);
 			} else if (lx->type == T_COMMA || lx->type == T_CLOSE) {
 				if (!(lx->type == T_CLOSE && n == 0)) {
 					int ret = add_val(mm, r, &cap, "", 0);

@@ -130,20 +130,6 @@ typedef struct hset {
 	int64_t min_until;
 } hset_t;
 
-static uint64_t key_hash(const char *ns, const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (const unsigned char *p = (const unsigned char *)ns; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	h = (h ^ 0xff) * 0x100000001b3ULL;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static const char *hk_ns(const hkey_t *k)
 {
 	return k->key;
@@ -159,7 +145,7 @@ static size_t hset_find(const hset_t *h, const char *ns, const char *name)
 {
 	if (h->nslots == 0 || h->live == 0)
 		return (size_t)-1;
-	uint64_t hv = key_hash(ns, name);
+	uint64_t hv = hfi_store_key_hash(ns, name);
 	size_t mask = h->nslots - 1;
 	for (size_t s = hv & mask, i = 0; i < h->nslots; s = (s + 1) & mask, i++) {
 		uint32_t v = h->slots[s];
@@ -228,7 +214,8 @@ static int hset_add(hset_t *h, const char *ns, const char *name, int64_t until)
 	memcpy(key, ns, nl + 1);
 	memcpy(key + nl + 1, name, ml + 1);
 	size_t idx = h->n++;
-	h->e[idx] = (hkey_t){ .hash = key_hash(ns, name), .until = until, .key = key, .nslen = nl };
+	h->e[idx] = (hkey_t){ .hash = hfi_store_key_hash(ns, name), .until = until, .key = key,
+			      .nslen = nl };
 	hset_place(h, idx);
 	h->live++;
 	if (h->live == 1 || until < h->min_until)

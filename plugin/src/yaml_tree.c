@@ -16,6 +16,28 @@
 
 #include "holdfast.h"
 
+/* ---- readers ------------------------------------------------------------ */
+
+long hfi_yt_read_buf(void *data, unsigned char *buf, size_t size)
+{
+	hfi_yt_buf_t *b = data;
+	size_t n = b->len - b->off;
+	if (n > size)
+		n = size;
+	memcpy(buf, b->p + b->off, n);
+	b->off += n;
+	return (long)n;
+}
+
+long hfi_yt_read_file(void *data, unsigned char *buf, size_t size)
+{
+	FILE *f = data;
+	size_t n = fread(buf, 1, size, f);
+	if (n == 0 && ferror(f))
+		return -1;
+	return (long)n;
+}
+
 /* ---- arena -------------------------------------------------------------- */
 
 typedef struct chunk {

@@ -40,6 +40,15 @@ struct hfi_yt_node {
 /* Reads up to size bytes into buf; returns bytes read, 0 at EOF, -1 on error. */
 typedef long (*hfi_yt_read_fn)(void *data, unsigned char *buf, size_t size);
 
+/* Ready-made readers: from memory (data: an hfi_yt_buf_t, off starting at 0)
+ * and from a stdio stream (data: a FILE *). */
+typedef struct hfi_yt_buf {
+	const char *p;
+	size_t len, off;
+} hfi_yt_buf_t;
+long hfi_yt_read_buf(void *data, unsigned char *buf, size_t size);
+long hfi_yt_read_file(void *data, unsigned char *buf, size_t size);
+
 typedef struct hfi_yt_callbacks {
 	/* A top-level List element (document root is a mapping with an "items"
 	 * sequence).  path: element index.  Return 0 (done, freed), 1 (keep it
