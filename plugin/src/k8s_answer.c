@@ -42,6 +42,7 @@ typedef struct lk {
 	bool cip_port;
 	uint32_t nmatch;       /* ports matching */
 	hfi_k8s_label_t port, proto;
+	bool zonal;            /* a zonal name of a headless service: exists */
 } lk_t;
 
 static const uint8_t ns_dns[] = "\2ns\3dns";
@@ -191,6 +192,30 @@ static void lookup_records(const actx_t *c, const uint8_t *lname, lk_t *o)
 			return;
 		}
 		n = hfi_k8s_find(ix, key, klen);
+		break;
+	}
+	case HFI_K8S_N_ZONAL: {
+		if (!ix->zonal)
+			return;
+		/* the service must be a headless one with entries */
+		n = hfi_k8s_find(ix, key, klen);
+		if (n == NULL || (n->flags & (KF_CLUSTERIP | KF_EXTERNAL)) || n->kind != KN_SERVICE)
+			return;
+		/* ZONE.pin._zone.SVC.NS.svc: the zone's node, if any */
+		static const uint8_t pin[] = "\3pin";
+		uint8_t buf[HFI_DNAME_MAX + 2];
+		size_t zl = (size_t)(nm.zdir - lname);
+		size_t rest = (size_t)(nm.zone - nm.zdir) - 1 - nm.zdir[0];
+		memcpy(buf, lname, zl);
+		memcpy(buf + zl, pin, sizeof(pin) - 1);
+		memcpy(buf + zl + sizeof(pin) - 1, nm.zdir + 1 + nm.zdir[0], rest);
+		const k8s_node_t *z = hfi_k8s_find(ix, buf, zl + sizeof(pin) - 1 + rest);
+		o->zonal = true;
+		if (z != NULL)
+			n = z;
+		else if (!nm.prefer)
+			n = NULL; /* pin, no endpoint in the zone: NODATA */
+		o->st = ST_NIL;
 		break;
 	}
 	default:
@@ -545,7 +570,7 @@ static int ans_txt(const actx_t *c)
 	/* NODATA when Records() has something for the name, else NXDOMAIN */
 	lk_t lk;
 	lookup_records(c, q->lname, &lk);
-	if (lk.st == ST_POD || (lk.st == ST_NODE && (lk.node->flags & KF_ENTRIES)))
+	if (lk.zonal || lk.st == ST_POD || (lk.st == ST_NODE && (lk.node->flags & KF_ENTRIES)))
 		return R_NODATA;
 	return R_ERR;
 }

@@ -209,6 +209,7 @@ typedef struct arec {
 	uint32_t toff;
 	uint16_t tlen;
 	uint32_t next;   /* next address of the same endpoint name */
+	uint32_t znext;  /* zonal: next address of the same zone */
 } arec_t;
 
 typedef struct pkey {
@@ -240,7 +241,7 @@ typedef struct tmp {
 	size_t n4, c4, n6, c6;
 	uint32_t *eidx;          /* per entry: its address's index (emit) */
 	size_t ceidx;
-	k8s_bmap_t dd, tmap, gmap, sgmap;
+	k8s_bmap_t dd, tmap, gmap, sgmap, zmap;
 	uint32_t *ghead, *gtail; /* slice groups (service of a slice) */
 	size_t ng, cgh, cgt;
 	uint32_t *snext;         /* per store slice index */
@@ -250,7 +251,7 @@ typedef struct tmp {
 static void tmp_init(tmp_t *t, const hf_mm_t *mm)
 {
 	memset(t, 0, sizeof(*t));
-	t->dd.mm = t->tmap.mm = t->gmap.mm = t->sgmap.mm = mm;
+	t->dd.mm = t->tmap.mm = t->gmap.mm = t->sgmap.mm = t->zmap.mm = mm;
 }
 
 static void tmp_free(tmp_t *t, const hf_mm_t *mm)
@@ -269,6 +270,7 @@ static void tmp_free(tmp_t *t, const hf_mm_t *mm)
 	hfi_k8s_bmap_free(&t->tmap);
 	hfi_k8s_bmap_free(&t->gmap);
 	hfi_k8s_bmap_free(&t->sgmap);
+	hfi_k8s_bmap_free(&t->zmap);
 }
 
 static int ent_push(k8s_build_t *b, tmp_t *t, const hfi_ip_t *ip, int32_t port,
@@ -547,6 +549,7 @@ static int cfg_setup(k8s_build_t *b)
 	size_t nz = cfg->zones.n;
 	int r;
 
+	ix->zonal = cfg->zonal;
 	ix->zone_off = hfi_mm_calloc(b->mm, nz ? nz : 1, sizeof(uint32_t));
 	ix->zone_labels = hfi_mm_calloc(b->mm, nz ? nz : 1, 1);
 	if (ix->zone_off == NULL || ix->zone_labels == NULL)
@@ -842,7 +845,7 @@ static int collect_addrs(k8s_build_t *b, tmp_t *t, uint32_t first, const uint8_t
 				return HF_ENOMEM;
 			uint32_t ai = (uint32_t)t->nar++;
 			t->ar[ai] = (arec_t){ .sl = sl, .a = a, .toff = toff, .tlen = (uint16_t)tlen,
-					      .next = NONE };
+					      .next = NONE, .znext = NONE };
 			/* endpoint-name group: only single-label names can be asked for */
 			if (nl > HFI_LABEL_MAX || memchr(nm, '.', (size_t)nl) != NULL)
 				continue;
@@ -915,6 +918,77 @@ static int headless_entries(k8s_build_t *b, tmp_t *t, const pkey_t *k)
 		}
 	}
 	return HF_EOK;
+}
+
+/*
+ * Option zonal: a KN_ZONAL node "ZONE.pin._zone.SVC.NS.svc" per distinct
+ * endpoint zone of a headless service, holding what the service answers
+ * restricted to the addresses of that zone (SRV weight over that set).
+ * The answer code maps prefer to pin and falls back to the service.
+ */
+static int zonal_nodes(k8s_build_t *b, tmp_t *t, const uint8_t *skey, size_t sklen)
+{
+	static const uint8_t mid[] = "\3pin\5_zone";
+	uint32_t *head = NULL;
+	size_t nz = 0, cz = 0;
+	int r = HF_EOK;
+
+	/* group the addresses by zone (zmap: zone text -> group index) */
+	hfi_k8s_bmap_clear(&t->zmap);
+	uint32_t *tail = NULL;
+	size_t ct = 0;
+	for (size_t ai = 0; ai < t->nar; ai++) {
+		const char *z = t->ar[ai].a->zone;
+		if (z == NULL || z[0] == '\0')
+			continue;
+		uint32_t gi;
+		if ((r = hfi_k8s_bmap_add(&t->zmap, z, strlen(z), (uint32_t)nz, &gi)) < 0)
+			goto out;
+		t->ar[ai].znext = NONE;
+		if (r == 0) {
+			t->ar[tail[gi]].znext = (uint32_t)ai;
+			tail[gi] = (uint32_t)ai;
+			continue;
+		}
+		if (hfi_mm_grow(b->mm, (void **)&head, &cz, nz + 1, sizeof(uint32_t)) < 0 ||
+		    hfi_mm_grow(b->mm, (void **)&tail, &ct, nz + 1, sizeof(uint32_t)) < 0) {
+			r = HF_ENOMEM;
+			goto out;
+		}
+		head[nz] = tail[nz] = (uint32_t)ai;
+		nz++;
+	}
+	r = HF_EOK;
+	for (size_t g = 0; g < nz; g++) {
+		const char *z = t->ar[head[g]].a->zone;
+		uint8_t key[HFI_DNAME_MAX + 1];
+		size_t zl = strlen(z);
+		/* "a." can never equal the labels of a query */
+		if (z[zl - 1] == '.')
+			continue;
+		int kl = hfi_k8s_text_labels(z, zl, key, sizeof(key));
+		if (kl < 0 || (size_t)kl + sizeof(mid) - 1 + sklen > HFI_DNAME_MAX)
+			continue;
+		memcpy(key + kl, mid, sizeof(mid) - 1);
+		memcpy(key + kl + sizeof(mid) - 1, skey, sklen);
+		t->nent = 0;
+		for (uint32_t ai = head[g]; ai != NONE; ai = t->ar[ai].znext) {
+			const arec_t *ar = &t->ar[ai];
+			for (size_t p = 0; p < ar->sl->nports; p++)
+				if ((r = ent_push(b, t, &ar->a->ip, ar->sl->ports[p].port, ar->toff,
+						  ar->tlen)) < 0)
+					goto out;
+		}
+		content_t c;
+		if ((r = emit(b, t, t->ent, t->nent, &c, true)) < 0)
+			goto out;
+		if ((r = node_key(b, key, (size_t)kl + sizeof(mid) - 1 + sklen, KN_ZONAL, &c, 0)) < 0)
+			goto out;
+	}
+out:
+	hfi_mm_free(b->mm, head);
+	hfi_mm_free(b->mm, tail);
+	return r;
 }
 
 static int clusterip_entries(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc,
@@ -1044,6 +1118,8 @@ static int service_build(k8s_build_t *b, tmp_t *t, const hfi_service_t *svc, siz
 		if ((r = pkey_node(b, &t->pk[k], skey, sklen, &c)) < 0)
 			return r;
 	}
+	if (b->cfg->zonal && (r = zonal_nodes(b, t, skey, sklen)) < 0)
+		return r;
 	return endpoint_nodes(b, t);
 }
 

@@ -26,7 +26,9 @@ enum k8s_kind {
 	KN_PORT,       /* P.Q.SVC.NS.svc (either of P, Q may be empty) */
 	KN_ENDPOINT,   /* EP.SVC.NS.svc */
 	KN_POD,        /* IP.NS.pod (pods verified) */
-	KN_PTR         /* 0xFF family address */
+	KN_PTR,        /* 0xFF family address */
+	KN_ZONAL       /* ZONE.pin._zone.SVC.NS.svc: a headless service's
+			  addresses whose slice zone is ZONE (option zonal) */
 };
 
 enum k8s_flag {
@@ -123,6 +125,7 @@ struct hfi_k8s_index {
 	uint32_t ttl, soa_ttl;
 	uint8_t soa_rdata[20];     /* serial, refresh, retry, expire, minimum */
 	enum hfi_pods_mode pods;
+	bool zonal;                /* option zonal: KN_ZONAL nodes exist */
 	/* NS at the apex and ns.dns.<zone> */
 	uint32_t ns_name_i, ns_name_n; /* glues[]: distinct NS name prefixes */
 	uint32_t ns_glue_i, ns_glue_n; /* glues[]: glue per (name, address) */

@@ -28,7 +28,7 @@ static hfi_k8s_label_t mklabel(const uint8_t *lab, bool strip)
 
 int hfi_k8s_name_parse(const uint8_t *lname, int zone_labels, hfi_k8s_name_t *out)
 {
-	const uint8_t *lab[8];
+	const uint8_t *lab[HFI_DNAME_MAX / 2 + 1];
 	size_t w = 0;
 	int n = 0;
 
@@ -36,7 +36,7 @@ int hfi_k8s_name_parse(const uint8_t *lname, int zone_labels, hfi_k8s_name_t *ou
 	out->kind = HFI_K8S_N_INVALID;
 	/* count labels (bounded by the 255-byte name) and keep the first 8 */
 	while (lname[w] != 0 && w < HFI_DNAME_MAX) {
-		if (n < 8)
+		if (n < (int)(sizeof(lab) / sizeof(lab[0])))
 			lab[n] = lname + w;
 		w += 1 + (size_t)lname[w];
 		n++;
@@ -85,7 +85,17 @@ int hfi_k8s_name_parse(const uint8_t *lname, int zone_labels, hfi_k8s_name_t *ou
 		out->ns = mklabel(lab[3], false);
 		out->key = lab[2];
 		return out->kind = out->pod ? HFI_K8S_N_PODIP : HFI_K8S_N_PORT;
-	default: /* anything longer */
+	default: /* anything longer, unless ZONE.pin|prefer._zone.SVC.NS.svc */
+		if (!out->pod && rel <= (int)(sizeof(lab) / sizeof(lab[0])) &&
+		    label_is(lab[rel - 4], "_zone") &&
+		    (label_is(lab[rel - 5], "pin") || label_is(lab[rel - 5], "prefer"))) {
+			out->prefer = lab[rel - 5][0] == 6;
+			out->zdir = lab[rel - 5];
+			out->service = mklabel(lab[rel - 3], false);
+			out->ns = mklabel(lab[rel - 2], false);
+			out->key = lab[rel - 3];
+			return out->kind = HFI_K8S_N_ZONAL;
+		}
 		return out->kind = HFI_K8S_N_TOOLONG;
 	}
 }

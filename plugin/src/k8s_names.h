@@ -23,7 +23,8 @@ enum hfi_k8s_kind {
 	HFI_K8S_N_SERVICE,     /* SVC.NS.svc */
 	HFI_K8S_N_ENDPOINT,    /* EP.SVC.NS.svc */
 	HFI_K8S_N_PORT,        /* _PORT._PROTO.SVC.NS.svc (underscores optional) */
-	HFI_K8S_N_PODIP        /* IP.NS.pod, with 0-2 extra labels left of it */
+	HFI_K8S_N_PODIP,       /* IP.NS.pod, with 0-2 extra labels left of it */
+	HFI_K8S_N_ZONAL        /* ZONE.pin|prefer._zone.SVC.NS.svc (ZONE: 1+ labels) */
 };
 
 /* A label: the bytes after its length byte. */
@@ -43,6 +44,10 @@ typedef struct hfi_k8s_name {
 	 * endpoint (ENDPOINT) label down to the svc/pod label. */
 	const uint8_t *key;
 	const uint8_t *zone;   /* where the zone's labels start */
+	/* ZONAL: ZONE's labels are [lname, zdir); zdir is the directive
+	 * label (pin or prefer); key is the SVC label. */
+	const uint8_t *zdir;
+	bool prefer;
 } hfi_k8s_name_t;
 
 /* Classify lname (lower case, uncompressed wire) whose last zone_labels

@@ -1300,6 +1300,203 @@ static void test_random_names(void **state)
 	hfi_k8s_index_free(ix);
 }
 
+/* ---- option zonal (spec 4.4, 4.10) ------------------------------------- */
+
+typedef struct zaddr {
+	const char *ip, *zone;
+} zaddr_t;
+
+static void zslice_put(hfi_store_t *st, const char *name, const char *svc, const zaddr_t *as,
+		       size_t na)
+{
+	hfi_ep_addr_t av[8];
+	for (size_t i = 0; i < na; i++)
+		av[i] = (hfi_ep_addr_t){ .ip = IP(as[i].ip), .zone = (char *)as[i].zone };
+	hfi_port_t pv[8];
+	char pb[16][32];
+	size_t np = ports_parse("http/TCP/80", pv, pb);
+	hfi_slice_t s = { .ns = "zn", .name = (char *)name, .rv = "1", .service = (char *)svc,
+			  .ports = pv, .nports = np, .addrs = av, .naddrs = na };
+	assert_true(hfi_store_put_slice(st, &s) >= 0);
+}
+
+/* a store of its own: headless "hz" over three zones (one dotted, one
+ * written in upper case, one address without a zone) and a ClusterIP
+ * service "cz" whose endpoint has a zone */
+static hfi_store_t *zonal_store(void)
+{
+	hfi_store_t *st = hfi_store_new(NULL);
+	assert_non_null(st);
+	ns_put(st, "zn", NULL, NULL);
+	svc_put(st, "zn", "hz", "ClusterIP", "None", "http/TCP/80", NULL);
+	svc_put(st, "zn", "cz", "ClusterIP", "10.1.1.1", "http/TCP/80", NULL);
+	svc_put(st, "zn", "ez", "ExternalName", NULL, "", "ext.interwebs.test");
+	zaddr_t z1[] = { { "10.1.0.1", "us-east-1a" }, { "10.1.0.2", "us-east-1a" },
+			 { "10.1.0.3", "us-east-1.a" } };
+	zslice_put(st, "hz-1", "hz", z1, NA(z1));
+	zaddr_t z2[] = { { "fd00::1", "us-east-1a" }, { "10.1.0.4", "EU-West-1B" },
+			 { "10.1.0.5", NULL } };
+	zslice_put(st, "hz-2", "hz", z2, NA(z2));
+	zaddr_t z3[] = { { "10.1.0.9", "us-east-1a" } };
+	zslice_put(st, "cz-1", "cz", z3, NA(z3));
+	hfi_store_set_synced(st, true);
+	return st;
+}
+
+#define HZ "hz.zn.svc." CL
+#define PIN(z) z ".pin._zone." HZ
+#define PREFER(z) z ".prefer._zone." HZ
+
+static void test_zonal(void **state)
+{
+	(void)state;
+	hfi_store_t *saved = g_st;
+	uint32_t saved_serial = g_serial;
+	g_st = zonal_store();
+	g_serial = hfi_store_serial(g_st);
+	cfgbuf_t c;
+	cfg_init(&c);
+	c.k.zonal = true;
+	hfi_k8s_index_t *ix = build(&c, 1);
+
+	/* pin: only the addresses of that zone, both families */
+	EXPECT(ask(ix, PIN("us-east-1a"), A), NOERR,
+	       PIN("us-east-1a") " 5 IN A 10.1.0.1|" PIN("us-east-1a") " 5 IN A 10.1.0.2", "", "");
+	EXPECT(ask(ix, PIN("us-east-1a"), AAAA), NOERR, PIN("us-east-1a") " 5 IN AAAA fd00::1",
+	       "", "");
+	/* SRV: the normal endpoint names, weight floor(100/3) over the zone */
+	EXPECT(ask(ix, PIN("us-east-1a"), SRV), NOERR,
+	       PIN("us-east-1a") " 5 IN SRV 0 33 80 10-1-0-1." HZ "|"
+	       PIN("us-east-1a") " 5 IN SRV 0 33 80 10-1-0-2." HZ "|"
+	       PIN("us-east-1a") " 5 IN SRV 0 33 80 fd00--1." HZ, "",
+	       "10-1-0-1." HZ " 5 IN A 10.1.0.1|10-1-0-2." HZ " 5 IN A 10.1.0.2|"
+	       "fd00--1." HZ " 5 IN AAAA fd00::1");
+	/* a zone with dots; one address: weight 100 */
+	EXPECT(ask(ix, PIN("us-east-1.a"), A), NOERR, PIN("us-east-1.a") " 5 IN A 10.1.0.3", "",
+	       "");
+	EXPECT(ask(ix, PIN("us-east-1.a"), SRV), NOERR,
+	       PIN("us-east-1.a") " 5 IN SRV 0 100 80 10-1-0-3." HZ, "",
+	       "10-1-0-3." HZ " 5 IN A 10.1.0.3");
+	/* "us-east-1" alone and "a" alone are other zones */
+	EXPECT(ask(ix, PIN("us-east-1"), A), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("a"), A), NOERR, "", SOA(CL), "");
+	/* the slice's zone is lower-cased; the query's case is folded */
+	EXPECT(ask(ix, PIN("eu-west-1b"), A), NOERR, PIN("eu-west-1b") " 5 IN A 10.1.0.4", "", "");
+	EXPECT(ask(ix, "US-EAST-1A.PIN._Zone.HZ.zn.svc." CL, A), NOERR,
+	       "US-EAST-1A.PIN._Zone.HZ.zn.svc." CL " 5 IN A 10.1.0.1|"
+	       "US-EAST-1A.PIN._Zone.HZ.zn.svc." CL " 5 IN A 10.1.0.2", "", "");
+	EXPECT(ask(ix, "Us-East-1.A.Prefer._ZONE.hz.ZN.svc." CL, A), NOERR,
+	       "Us-East-1.A.Prefer._ZONE.hz.ZN.svc." CL " 5 IN A 10.1.0.3", "", "");
+	/* pin, no endpoint in the zone (or the family): NODATA, also TXT/SRV */
+	EXPECT(ask(ix, PIN("nowhere"), A), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("nowhere"), TXT), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("nowhere"), SRV), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("nowhere"), MX), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("us-east-1.a"), AAAA), NOERR, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("us-east-1a"), TXT), NOERR, "", SOA(CL), "");
+	/* prefer: the zone's addresses, else every address */
+	EXPECT(ask(ix, PREFER("us-east-1a"), A), NOERR,
+	       PREFER("us-east-1a") " 5 IN A 10.1.0.1|" PREFER("us-east-1a") " 5 IN A 10.1.0.2",
+	       "", "");
+	const char *all =
+		PREFER("nowhere") " 5 IN A 10.1.0.1|" PREFER("nowhere") " 5 IN A 10.1.0.2|"
+		PREFER("nowhere") " 5 IN A 10.1.0.3|" PREFER("nowhere") " 5 IN A 10.1.0.4|"
+		PREFER("nowhere") " 5 IN A 10.1.0.5";
+	EXPECT(ask(ix, PREFER("nowhere"), A), NOERR, all, "", "");
+	EXPECT(ask(ix, PREFER("nowhere"), AAAA), NOERR, PREFER("nowhere") " 5 IN AAAA fd00::1",
+	       "", "");
+	EXPECT(ask(ix, PREFER("nowhere"), TXT), NOERR, "", SOA(CL), "");
+	/* fallback SRV: weight over all six entries, floor(100/6) */
+	res_t *r = ask(ix, PREFER("nowhere"), SRV);
+	assert_int_equal(r->rcode, NOERR);
+	assert_non_null(strstr(r->an, PREFER("nowhere") " 5 IN SRV 0 16 80 10-1-0-5." HZ));
+	assert_non_null(strstr(r->an, PREFER("nowhere") " 5 IN SRV 0 16 80 fd00--1." HZ));
+	assert_null(strstr(r->an, "SRV 0 33"));
+	/* unchanged: the service itself */
+	EXPECT(ask(ix, HZ, AAAA), NOERR, HZ " 5 IN AAAA fd00::1", "", "");
+	/* non-headless, ExternalName, unknown service, namespace: NXDOMAIN */
+	EXPECT(ask(ix, "us-east-1a.pin._zone.cz.zn.svc." CL, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.prefer._zone.cz.zn.svc." CL, TXT), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.pin._zone.ez.zn.svc." CL, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.pin._zone.nosuch.zn.svc." CL, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.pin._zone.hz.nosuch.svc." CL, A), NXDOMAIN, "", SOA(CL), "");
+	/* other directive words, no _zone label, the pod tree: NXDOMAIN */
+	EXPECT(ask(ix, "us-east-1a.near._zone." HZ, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.pin.zone." HZ, A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, "us-east-1a.pin._zone.hz.zn.pod." CL, A), NXDOMAIN, "", SOA(CL), "");
+	/* the other zone of the plugin works the same way */
+	EXPECT(ask(ix, "us-east-1a.pin._zone.hz.zn.svc.example.org.", AAAA), NOERR,
+	       "us-east-1a.pin._zone.hz.zn.svc.example.org. 5 IN AAAA fd00::1", "", "");
+	hfi_k8s_index_free(ix);
+
+	/* option off: NXDOMAIN, whatever the type */
+	cfg_init(&c);
+	ix = build(&c, 1);
+	EXPECT(ask(ix, PIN("us-east-1a"), A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, PREFER("nowhere"), A), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("us-east-1a"), TXT), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, PIN("us-east-1a"), SRV), NXDOMAIN, "", SOA(CL), "");
+	EXPECT(ask(ix, HZ, AAAA), NOERR, HZ " 5 IN AAAA fd00::1", "", "");
+	hfi_k8s_index_free(ix);
+
+	/* every failing allocation of the zonal build: no leak, no crash */
+	cfg_init(&c);
+	c.k.zonal = true;
+	hf_mm_t mm;
+	hfi_mm_torture_t t;
+	hfi_mm_torture_init(&mm, &t, 0);
+	ix = hfi_k8s_index_build(g_st, &c.k, g_self, 1, &mm);
+	assert_non_null(ix);
+	unsigned long total = t.count;
+	hfi_k8s_index_free(ix);
+	for (unsigned long f = 1; f <= total; f++) {
+		hfi_mm_torture_init(&mm, &t, f);
+		ix = hfi_k8s_index_build(g_st, &c.k, g_self, 1, &mm);
+		if (ix != NULL) {
+			t.fail_at = 0;
+			EXPECT(ask(ix, PIN("us-east-1.a"), A), NOERR,
+			       PIN("us-east-1.a") " 5 IN A 10.1.0.3", "", "");
+			hfi_k8s_index_free(ix);
+		}
+		if (t.live != 0)
+			fail_msg("allocation %lu of %lu failed: %lu blocks leaked", f, total, t.live);
+	}
+
+	/* answering zonal names allocates nothing */
+	hfi_mm_torture_init(&mm, &t, 0);
+	ix = hfi_k8s_index_build(g_st, &c.k, g_self, 1, &mm);
+	assert_non_null(ix);
+	unsigned long built = t.count;
+	static const char *names[] = { PIN("us-east-1a"), PREFER("nowhere"), PIN("nowhere"),
+				       ("us-east-1a.pin._zone.cz.zn.svc." CL) };
+	static const uint16_t types[] = { A, AAAA, SRV, TXT };
+	static uint8_t pkts[16][300];
+	static hfi_query_t qs[16];
+	for (size_t i = 0; i < 16; i++) {
+		size_t n = mkq(pkts[i], names[i / 4], types[i % 4]);
+		assert_int_equal(hfi_query_parse(&qs[i], pkts[i], n, true), HFI_Q_OK);
+	}
+	alloc_hook_install();
+	unsigned long records = 0;
+	g_allocs = 0;
+	g_counting = 1;
+	for (int round = 0; round < 100; round++)
+		for (size_t i = 0; i < 16; i++) {
+			hfi_k8s_answer(ix, &qs[i], true, &g_resp);
+			records += g_resp.nrr;
+		}
+	g_counting = 0;
+	assert_true(records > 0);
+	assert_int_equal(g_allocs, 0);
+	assert_int_equal(t.count, built);
+	hfi_k8s_index_free(ix);
+	assert_int_equal(t.live, 0);
+
+	hfi_store_free(g_st);
+	g_st = saved;
+	g_serial = saved_serial;
+}
+
 static void test_count(void **state)
 {
 	(void)state;
@@ -1326,6 +1523,7 @@ int main(void)
 		cmocka_unit_test(test_build_torture),
 		cmocka_unit_test(test_build_100k_services),
 		cmocka_unit_test(test_random_names),
+		cmocka_unit_test(test_zonal),
 		cmocka_unit_test(test_count),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -173,6 +173,51 @@ static void test_grammar_slices(void **state)
 	assert_int_equal(parse("svc.10.in-addr.arpa.", "10.in-addr.arpa.", &nm), HFI_K8S_N_SVC);
 }
 
+/* ZONE.pin|prefer._zone.SVC.NS.svc (spec 4.4): ZONE may span labels */
+static void test_grammar_zonal(void **state)
+{
+	(void)state;
+	hfi_k8s_name_t nm;
+	const char *z = "cluster.local.";
+	const uint8_t *w;
+
+	w = W("us-east-1a.pin._zone.hl.default.svc.cluster.local.");
+	assert_int_equal(hfi_k8s_name_parse(w, 2, &nm), HFI_K8S_N_ZONAL);
+	assert_false(nm.prefer);
+	assert_label(nm.service, "hl");
+	assert_label(nm.ns, "default");
+	assert_string_equal(key_text(&nm), "hl.default.svc.");
+	assert_ptr_equal(nm.zdir, w + 11); /* ZONE = [w, zdir) */
+	assert_int_equal(nm.zdir[0], 3);
+
+	/* a dotted zone name, mixed case folded by the caller */
+	w = W("US-East-1.A.Prefer._Zone.HL.default.svc.cluster.local.");
+	assert_int_equal(hfi_k8s_name_parse(w, 2, &nm), HFI_K8S_N_ZONAL);
+	assert_true(nm.prefer);
+	assert_ptr_equal(nm.zdir, w + 12);
+	assert_int_equal(nm.zdir[0], 6);
+	assert_memory_equal(nm.zdir + 1, "prefer", 6);
+	assert_string_equal(key_text(&nm), "hl.default.svc.");
+	assert_int_equal(nm.rel, 7);
+
+	/* other directive words, a missing _zone, the pod tree: too long */
+	assert_int_equal(parse("z.near._zone.hl.default.svc.cluster.local.", z, &nm),
+			 HFI_K8S_N_TOOLONG);
+	assert_int_equal(parse("z.pin.zone.hl.default.svc.cluster.local.", z, &nm),
+			 HFI_K8S_N_TOOLONG);
+	assert_int_equal(parse("z.pin._zone.hl.default.pod.cluster.local.", z, &nm),
+			 HFI_K8S_N_TOOLONG);
+	assert_int_equal(parse("z.pin._zone.hl.default.foo.cluster.local.", z, &nm),
+			 HFI_K8S_N_INVALID);
+	/* without ZONE it is a port name (five labels) */
+	assert_int_equal(parse("pin._zone.hl.default.svc.cluster.local.", z, &nm),
+			 HFI_K8S_N_PORT);
+	/* many labels of ZONE (up to the name limit) */
+	assert_int_equal(parse("a.b.c.d.e.f.g.h.i.j.pin._zone.hl.default.svc.cluster.local.",
+			       z, &nm), HFI_K8S_N_ZONAL);
+	assert_int_equal(nm.rel, 15);
+}
+
 static void test_pod_ip(void **state)
 {
 	(void)state;
@@ -327,6 +372,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grammar_table),
 		cmocka_unit_test(test_grammar_slices),
+		cmocka_unit_test(test_grammar_zonal),
 		cmocka_unit_test(test_pod_ip),
 		cmocka_unit_test(test_ip_label_and_endpoint_name),
 		cmocka_unit_test(test_text_labels),
