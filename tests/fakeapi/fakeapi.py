@@ -1262,7 +1262,33 @@ def decode_continue(tok):
         raise APIError(400, f"continue key is not valid: {tok[:40]!r}")
 
 
-class FakeAPI:
+class FaultShortcuts:
+    """Named shortcuts over fault(kind, **params), shared by FakeAPI (in
+    process) and FakeAPIClient (over /_control/)."""
+
+    def down(self, mode="refuse", **kw):
+        return self.fault("down", mode=mode, **kw)
+
+    def hang(self, **kw):
+        return self.fault("hang", **kw)
+
+    def status(self, code=500, **kw):
+        return self.fault("status", code=code, **kw)
+
+    def throttle(self, retry_after=1, **kw):
+        return self.fault("status", code=429, retry_after=retry_after, **kw)
+
+    def empty_lists(self, **kw):
+        return self.fault("empty_lists", **kw)
+
+    def force_410(self, **kw):
+        return self.fault("force_410", **kw)
+
+    def slow(self, ms, **kw):
+        return self.fault("slow", ms=ms, **kw)
+
+
+class FakeAPI(FaultShortcuts):
     """The fake API server.  Thread-safe; every method may be called while
     serving.  Ports are chosen on start() (0 = free port)."""
 
@@ -1805,27 +1831,6 @@ class FakeAPI:
             self.cond.notify_all()
         self._come_up()
 
-    def down(self, mode="refuse", **kw):
-        return self.fault("down", mode=mode, **kw)
-
-    def hang(self, **kw):
-        return self.fault("hang", **kw)
-
-    def status(self, code=500, **kw):
-        return self.fault("status", code=code, **kw)
-
-    def throttle(self, retry_after=1, **kw):
-        return self.fault("status", code=429, retry_after=retry_after, **kw)
-
-    def empty_lists(self, **kw):
-        return self.fault("empty_lists", **kw)
-
-    def force_410(self, **kw):
-        return self.fault("force_410", **kw)
-
-    def slow(self, ms, **kw):
-        return self.fault("slow", ms=ms, **kw)
-
     def drop_watches(self, mode="eof"):
         """Close every open watch stream now.  mode: eof (FIN without the
         terminating chunk: a broken stream), reset (TCP RST), clean (the
@@ -1951,7 +1956,7 @@ def count_requests(stats, resource=None, verb=None, code=None):
                and (verb is None or e["verb"] == verb) and (code is None or e["code"] == code))
 
 
-class FakeAPIClient:
+class FakeAPIClient(FaultShortcuts):
     """Drives a fake API server in another process through /_control/."""
 
     def __init__(self, control_url, timeout=10.0):
@@ -2004,27 +2009,6 @@ class FakeAPIClient:
 
     def clear_fault(self, fid):
         return self.call("clear_fault", id=fid)
-
-    def down(self, mode="refuse", **kw):
-        return self.fault("down", mode=mode, **kw)
-
-    def hang(self, **kw):
-        return self.fault("hang", **kw)
-
-    def status(self, code=500, **kw):
-        return self.fault("status", code=code, **kw)
-
-    def throttle(self, retry_after=1, **kw):
-        return self.fault("status", code=429, retry_after=retry_after, **kw)
-
-    def empty_lists(self, **kw):
-        return self.fault("empty_lists", **kw)
-
-    def force_410(self, **kw):
-        return self.fault("force_410", **kw)
-
-    def slow(self, ms, **kw):
-        return self.fault("slow", ms=ms, **kw)
 
     def drop_watches(self, mode="eof"):
         return self.call("drop_watches", mode=mode)
