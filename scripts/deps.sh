@@ -4,7 +4,8 @@
 set -e
 PKGS="gcc make clang libclang-rt-14-dev pkg-config libyaml-dev liburcu-dev libjemalloc-dev \
 libcmocka-dev libldns-dev ldnsutils libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev \
-python3 python3-dnspython python3-yaml bind9-dnsutils"
+python3 python3-dnspython python3-yaml bind9-dnsutils prometheus \
+cppcheck clang-tidy afl++"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

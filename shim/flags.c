@@ -196,16 +196,13 @@ void hfs_print_version(void)
 		printf("(shim built for %s)\n", HF_VERSION);
 }
 
+/* CoreDNS's caddy.DescribePlugins() layout; the list comes from the engine
+ * (hf_plugin_name) so it names exactly what this build implements. */
 void hfs_print_plugins(void)
 {
-	static const char *const plugins[] = {
-		"any", "bind", "breakglass", "cache", "errors", "file",
-		"forward", "health", "hosts", "kubernetes", "loadbalance",
-		"log", "loop", "memory", "prometheus", "ready", "reload",
-		"transfer", "whoami",
-	};
 	printf("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\n"
 	       "Other plugins:\n");
-	for (size_t i = 0; i < sizeof(plugins) / sizeof(plugins[0]); i++)
-		printf("  dns.%s\n", plugins[i]);
+	const char *name;
+	for (int i = 0; (name = hf_plugin_name(i)) != NULL; i++)
+		printf("  dns.%s\n", name);
 }

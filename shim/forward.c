@@ -1,294 +1,289 @@
 /*
- * forward.c: the HF_FORWARD verdict.  The original query goes to the
- * engine's upstreams (hf_forward_upstream) in the order given, with a fresh
- * random message ID (the client's is restored), over the client's
- * transport; 2 s per attempt, at most 2 attempts per upstream (cycling
- * through the list), 5 s for the whole query.  A reply whose
- * question does not match is answered FORMERR, no usable reply SERVFAIL
- * (CoreDNS forward semantics, spec section 6).  Blocking, in the calling
- * worker thread; the stop eventfd cuts it short at shutdown.
+ * forward.c: the HF_FORWARD verdict, CoreDNS's forward ServeDNS loop
+ * (spec section 6).  The engine names the forward instance
+ * (hf_forward_instance); its upstreams are ordered by the policy (random,
+ * round_robin, sequential), down ones skipped (all down: a random one and
+ * coredns_forward_healthcheck_broken_total, or SERVFAIL with failfast),
+ * each attempt bounded by read_timeout and the whole query by 5 s and
+ * max_connect_attempts.  A network error starts the upstream's health
+ * check and moves on; a reply whose question does not match is FORMERR;
+ * failover rcodes try the next upstream; `next` rcodes and next_on_nodata
+ * hand the query to the following forward line; max_concurrent excess is
+ * REFUSED.  The upstream query carries a fresh random ID (the client's is
+ * restored).  Blocking, in the calling worker thread.
  */
-#include "shim.h"
+#include "forward_int.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
-#include <poll.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-#define HFS_FWD_ATTEMPT_MS 2000
-#define HFS_FWD_TOTAL_MS 5000
-#define HFS_FWD_MAX_UPSTREAMS 16
-#define HFS_EX_FAIL (-1)
-#define HFS_EX_STOP (-2)
+#define HFS_FWD_FORMERR (-4)
 
-static uint16_t rand_id(void)
+static void policy_order(struct hfs_fwd_inst *in, int *order)
 {
-	static _Thread_local uint64_t state;
-	uint16_t id;
-	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) == (ssize_t)sizeof(id))
-		return id;
-	if (state == 0)
-		state = (uint64_t)hfs_now_ms() ^ ((uint64_t)(uintptr_t)&id << 16) ^ 1;
-	state ^= state << 13;
-	state ^= state >> 7;
-	state ^= state << 17;
-	return (uint16_t)(state >> 24);
-}
-
-/* Offset just past a domain name at off (pointers end it), or 0. */
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-	for (int i = 0; i < 128; i++) {
-		if (off >= len)
-			return 0;
-		uint8_t l = m[off];
-		if (l == 0)
-			return off + 1;
-		if ((l & 0xC0) == 0xC0)
-			return off + 2 <= len ? off + 2 : 0;
-		if (l & 0xC0)
-			return 0;
-		off += 1 + (size_t)l;
-	}
-	return 0;
-}
-
-/* End of the first question when it is an uncompressed name, else 0. */
-static size_t question_end(const uint8_t *m, size_t len)
-{
-	if (len < 12 || ((m[4] << 8) | m[5]) == 0)
-		return 0;
-	size_t off = 12;
-	for (int i = 0; i < 128; i++) {
-		if (off >= len || (m[off] & 0xC0))
-			return 0;
-		if (m[off] == 0) {
-			off++;
-			return off + 4 <= len && off - 12 <= 255 ? off + 4 : 0;
+	int n = in->n;
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	if (n < 2)
+		return;
+	if (in->policy == 1) { /* round_robin: CoreDNS starts at ++robin % n */
+		unsigned start = (atomic_fetch_add(&in->robin, 1) + 1) % (unsigned)n;
+		for (int i = 0; i < n; i++)
+			order[i] = (int)((start + (unsigned)i) % (unsigned)n);
+	} else if (in->policy == 0) { /* random permutation */
+		for (int i = n - 1; i > 0; i--) {
+			int j = (int)(hfs_fwd_rand() % (uint32_t)(i + 1));
+			int t = order[i];
+			order[i] = order[j];
+			order[j] = t;
 		}
-		off += 1 + (size_t)m[off];
 	}
-	return 0;
 }
 
-/* request.Match: one question, QR set, same name (any case), same type. */
-static int reply_matches(const uint8_t *q, size_t qlen, const uint8_t *r,
-			 size_t rlen)
+#define HFS_FWD_ERR_MAX 384
+
+/* Go's net.Addr text: "ip:port", "[v6]:port". */
+static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-	size_t qe = question_end(q, qlen), re = question_end(r, rlen);
-	if (qe == 0 || re == 0 || qe != re || !(r[2] & 0x80) ||
-	    ((r[4] << 8) | r[5]) != 1)
-		return 0;
-	for (size_t i = 12; i < qe - 4; i++) {
-		uint8_t a = q[i], b = r[i];
-		if (a >= 'A' && a <= 'Z')
-			a = (uint8_t)(a + 32);
-		if (b >= 'A' && b <= 'Z')
-			b = (uint8_t)(b + 32);
-		if (a != b)
-			return 0;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+		snprintf(buf, len, "[%s]:%u", ip, port);
+		return;
 	}
-	return q[qe - 4] == r[re - 4] && q[qe - 3] == r[re - 3];
+	const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+	port = ntohs(a->sin_port);
+	snprintf(buf, len, "%s:%u", ip, port);
 }
 
-/* Find the OPT record of a query: its UDP size and DO bit. */
-static int find_opt(const uint8_t *m, size_t len, size_t qe, uint16_t *size,
-		    int *dobit)
+/* The error text CoreDNS's errors plugin would log for a failed exchange
+ * (Go's net.OpError wording), from hfs_fwd_why. */
+static void describe(const struct hfs_fwd_up *up, int proto, int fd, char *buf, size_t len)
 {
-	unsigned an = (unsigned)((m[6] << 8) | m[7]);
-	unsigned ns = (unsigned)((m[8] << 8) | m[9]);
-	unsigned ar = (unsigned)((m[10] << 8) | m[11]);
-	size_t off = qe;
-	for (unsigned i = 0; i < an + ns + ar; i++) {
-		off = skip_name(m, len, off);
-		if (off == 0 || off + 10 > len)
-			return 0;
-		uint16_t type = (uint16_t)((m[off] << 8) | m[off + 1]);
-		size_t rdlen = (size_t)((m[off + 8] << 8) | m[off + 9]);
-		if (i >= an + ns && type == 41) {
-			*size = (uint16_t)((m[off + 2] << 8) | m[off + 3]);
-			*dobit = (m[off + 6] & 0x80) != 0;
-			return 1;
-		}
-		off += 10 + rdlen;
-		if (off > len)
-			return 0;
+	const char *net = proto == HFS_P_TCP ? "tcp" : "udp";
+	int code = hfs_fwd_why.code;
+	if (!up->usable) {
+		snprintf(buf, len, "unsupported upstream %.200s", up->to);
+		return;
 	}
-	return 0;
+	if (code == ENODATA) {
+		snprintf(buf, len, "EOF");
+		return;
+	}
+	if (code == EBADMSG) {
+		snprintf(buf, len, "dns: buffer size too small");
+		return;
+	}
+	char err[96], remote[64], local[64] = "";
+	snprintf(err, sizeof(err), "%s", code == ETIMEDOUT ? "i/o timeout" : strerror(code));
+	err[0] = (char)tolower((unsigned char)err[0]);
+	addr_text(&up->ss, remote, sizeof(remote));
+	if (hfs_fwd_why.dial || fd < 0) {
+		snprintf(buf, len, "dial %s %s: %s%s", net, remote,
+			 code == ETIMEDOUT ? "" : "connect: ", err);
+		return;
+	}
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
+	memset(&ls, 0, sizeof(ls));
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+		addr_text(&ls, local, sizeof(local));
+	snprintf(buf, len, "read %s %s->%s: %s%s", net, local, remote,
+		 code == ETIMEDOUT ? "" : "read: ", err);
 }
 
-size_t hfs_error_reply(const uint8_t *q, size_t qlen, int rcode, uint8_t *out,
-		       size_t cap)
+/* One upstream, one attempt: the cached-connection-closed retry and the
+ * prefer_udp TC retry over TCP stay inside it. */
+static ssize_t exchange(struct hfs_fwd_up *up, int proto, const uint8_t *q, size_t qlen,
+			uint8_t *out, size_t cap, size_t udp_max, int64_t deadline, int stop_fd,
+			char *why)
 {
-	if (qlen < 12 || cap < 12)
-		return 0;
-	size_t qe = question_end(q, qlen);
-	size_t qsz = qe ? qe - 12 : 0;
-	uint16_t osize = 0;
-	int dobit = 0;
-	int opt = qe ? find_opt(q, qlen, qe, &osize, &dobit) : 0;
-	size_t need = 12 + qsz + (opt ? 11 : 0);
-	if (need > cap)
-		return 0;
-	int opcode_query = ((q[2] >> 3) & 0x0F) == 0;
-	memset(out, 0, 12);
-	out[0] = q[0];
-	out[1] = q[1];
-	out[2] = (uint8_t)(0x80 | (q[2] & 0x78) | (opcode_query ? (q[2] & 0x01) : 0));
-	out[3] = (uint8_t)((opcode_query ? (q[3] & 0x10) : 0) | (rcode & 0x0F));
-	out[5] = qsz ? 1 : 0;
-	out[11] = opt ? 1 : 0;
-	memcpy(out + 12, q + 12, qsz);
-	if (opt) {
-		uint8_t *o = out + 12 + qsz;
-		o[0] = 0;                     /* root name */
-		o[1] = 0;
-		o[2] = 41;                    /* OPT */
-		o[3] = (uint8_t)(osize >> 8); /* client's UDP size echoed */
-		o[4] = (uint8_t)osize;
-		o[5] = 0;                     /* extended rcode */
-		o[6] = 0;                     /* version 0 */
-		o[7] = dobit ? 0x80 : 0;
-		o[8] = 0;
-		o[9] = 0;                     /* rdlen */
-		o[10] = 0;
-	}
-	return need;
-}
-
-/* Wait for events on fd until deadline; the stop fd aborts. */
-static int wait_io(int fd, short events, int64_t deadline, int stop_fd)
-{
+	const struct hfs_fwd_inst *in = up->inst;
+	int closed_retries = 0;
 	for (;;) {
-		int64_t left = deadline - hfs_now_ms();
-		if (left <= 0)
+		int cached = 0;
+		int64_t created = 0;
+		int fd = hfs_fwd_conn_get(up, proto, &cached, &created);
+		if (fd < 0) {
+			describe(up, proto, -1, why, HFS_FWD_ERR_MAX);
 			return HFS_EX_FAIL;
-		struct pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-		int n = poll(p, stop_fd >= 0 ? 2 : 1, (int)left);
-		if (n < 0 && errno == EINTR)
+		}
+		int64_t t0 = hfs_fwd_now_ns(), now = hfs_now_ms();
+		int64_t dl = now + in->read_timeout_ms < deadline ? now + in->read_timeout_ms : deadline;
+		ssize_t r = hfs_fwd_xfer(fd, proto, cached, q, qlen, hfs_fwd_rand_id(), out, cap,
+					 proto == HFS_P_UDP ? udp_max : 65535, dl, stop_fd, -1);
+		if (r == HFS_EX_CLOSED && cached && closed_retries++ <= HFS_FWD_IDLE_MAX) {
+			close(fd); /* the upstream closed an idle connection */
 			continue;
-		if (n < 0)
-			return HFS_EX_FAIL;
-		if (stop_fd >= 0 && (p[1].revents & POLLIN))
-			return HFS_EX_STOP;
-		if (p[0].revents)
-			return 0;
+		}
+		if (r < 0) {
+			if (r != HFS_EX_STOP)
+				describe(up, proto, fd, why, HFS_FWD_ERR_MAX);
+			close(fd);
+			return r == HFS_EX_STOP ? HFS_EX_STOP : HFS_EX_FAIL;
+		}
+		hfs_fwd_conn_put(up, proto, fd, created);
+		hfs_fwd_observe(up->m, hfs_fwd_rcode(out, (size_t)r), hfs_fwd_now_ns() - t0);
+		if ((out[2] & 0x02) && proto == HFS_P_UDP && in->prefer_udp && !in->force_tcp) {
+			proto = HFS_P_TCP; /* truncated: ask again over TCP */
+			continue;
+		}
+		return r;
 	}
 }
 
-static ssize_t ex_udp(int fd, const uint8_t *q, size_t qlen, uint16_t id,
-		      uint8_t *out, size_t cap, int64_t deadline, int stop_fd)
+/* The instance's loop over its upstreams: reply length or HFS_EX_* /
+ * HFS_FWD_FORMERR. */
+static ssize_t forward_once(struct hfs_fwd_inst *in, const uint8_t *q, size_t qlen,
+			    int transport, uint8_t *out, size_t cap, int stop_fd, char *why)
 {
-	uint8_t idb[2] = {(uint8_t)(id >> 8), (uint8_t)id};
-	struct iovec iov[2] = {{idb, 2}, {(void *)(q + 2), qlen - 2}};
-	struct msghdr mh;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 2;
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)qlen)
+	snprintf(why, HFS_FWD_ERR_MAX, "no healthy proxies"); /* ErrNoHealthy */
+	int n = in->n, order[HFS_FWD_MAX_UP];
+	if (n == 0)
 		return HFS_EX_FAIL;
-	for (int i = 0; i < 64; i++) { /* bounded: ignore stray datagrams */
-		int w = wait_io(fd, POLLIN, deadline, stop_fd);
-		if (w != 0)
-			return w;
-		ssize_t n = recv(fd, out, cap, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	policy_order(in, order);
+	size_t udp_max = transport == HF_TCP ? 65535 : hfs_fwd_udp_size(q, qlen);
+	int proto = in->force_tcp ? HFS_P_TCP
+		    : in->prefer_udp ? HFS_P_UDP
+		    : transport == HF_TCP ? HFS_P_TCP : HFS_P_UDP;
+	int64_t deadline = hfs_now_ms() + HFS_FWD_TOTAL_MS;
+	int i = 0, fails = 0, failovers = 0;
+	int64_t attempts = 0;
+	while (hfs_now_ms() < deadline) {
+		if (i >= n) {
+			i = 0;
+			fails = 0;
+		}
+		struct hfs_fwd_up *up = &in->up[order[i++]];
+		if (hfs_fwd_down(up)) {
+			if (++fails < n)
+				continue;
+			/* every upstream is down: the health check is broken */
+			hfs_fwd_count_broken();
+			if (in->failfast)
+				break;
+			up = &in->up[hfs_fwd_rand() % (uint32_t)n];
+		}
+		if (in->max_connect_attempts > 0 && attempts >= in->max_connect_attempts)
+			break;
+		attempts++;
+		ssize_t r = exchange(up, proto, q, qlen, out, cap, udp_max, deadline, stop_fd, why);
+		if (r == HFS_EX_STOP)
+			return r;
+		if (r < 0) {
+			if (in->max_fails != 0)
+				hfs_fwd_hc_trigger(up);
 			continue;
-		if (n < 0)
-			return HFS_EX_FAIL; /* e.g. ECONNREFUSED */
-		if (n >= 12 && out[0] == idb[0] && out[1] == idb[1])
-			return n;
+		}
+		if (!hfs_fwd_matches(q, qlen, out, (size_t)r))
+			return HFS_FWD_FORMERR;
+		int rc = hfs_fwd_rcode(out, (size_t)r);
+		if (rc < 64 && ((in->failover >> rc) & 1) && ++failovers < n)
+			continue; /* failover: the next upstream; the last reply stands */
+		return r;
 	}
 	return HFS_EX_FAIL;
 }
 
-static int io_full(int fd, int sending, uint8_t *buf, size_t len,
-		   int64_t deadline, int stop_fd)
+/* A reply the host wrote itself goes into the engine's query metrics. */
+static size_t done(hf_worker_t *hw, size_t n, const uint8_t *out)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = sending ? send(fd, buf + done, len - done,
-					   MSG_NOSIGNAL | MSG_DONTWAIT)
-				    : recv(fd, buf + done, len - done, MSG_DONTWAIT);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return HFS_EX_FAIL;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return HFS_EX_FAIL;
-		int w = wait_io(fd, sending ? POLLOUT : POLLIN, deadline, stop_fd);
-		if (w != 0)
-			return w;
-	}
-	return 0;
-}
-
-static ssize_t ex_tcp(int fd, const uint8_t *q, size_t qlen, uint16_t id,
-		      uint8_t *out, size_t cap, int64_t deadline, int stop_fd)
-{
-	int w = wait_io(fd, POLLOUT, deadline, stop_fd); /* connect done */
-	if (w != 0)
-		return w;
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)
-		return HFS_EX_FAIL;
-	uint8_t hdr[4] = {(uint8_t)(qlen >> 8), (uint8_t)qlen, (uint8_t)(id >> 8),
-			  (uint8_t)id};
-	if ((w = io_full(fd, 1, hdr, 4, deadline, stop_fd)) != 0 ||
-	    (w = io_full(fd, 1, (uint8_t *)(q + 2), qlen - 2, deadline,
-			 stop_fd)) != 0)
-		return w;
-	uint8_t lb[2];
-	if ((w = io_full(fd, 0, lb, 2, deadline, stop_fd)) != 0)
-		return w;
-	size_t rlen = ((size_t)lb[0] << 8) | lb[1];
-	if (rlen < 12 || rlen > cap)
-		return HFS_EX_FAIL;
-	if ((w = io_full(fd, 0, out, rlen, deadline, stop_fd)) != 0)
-		return w;
-	if (out[0] != hdr[2] || out[1] != hdr[3])
-		return HFS_EX_FAIL;
-	return (ssize_t)rlen;
-}
-
-static ssize_t exchange(const char *addr, int tcp, const uint8_t *q,
-			size_t qlen, uint8_t *out, size_t cap,
-			int64_t deadline, int stop_fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = 0;
-	int wildcard = 0;
-	char err[128], withport[HFS_ADDR_MAX + 8];
-	if (hfs_addr_resolve(addr, 0, &ss, &sl, &wildcard, err, sizeof(err)) != 0) {
-		/* tolerate a bare address: port 53 */
-		snprintf(withport, sizeof(withport),
-			 strchr(addr, ':') ? "[%s]:53" : "%s:53", addr);
-		if (hfs_addr_resolve(withport, 0, &ss, &sl, &wildcard, err,
-				     sizeof(err)) != 0)
-			return HFS_EX_FAIL;
-	}
-	int fd = socket(ss.ss_family,
-			(tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
-	if (fd < 0)
-		return HFS_EX_FAIL;
-	ssize_t n = HFS_EX_FAIL;
-	if (connect(fd, (struct sockaddr *)&ss, sl) == 0 || errno == EINPROGRESS) {
-		uint16_t id = rand_id();
-		n = tcp ? ex_tcp(fd, q, qlen, id, out, cap, deadline, stop_fd)
-			: ex_udp(fd, q, qlen, id, out, cap, deadline, stop_fd);
-	}
-	close(fd);
+	(void)hf_forward_done(hw, n >= 12 ? out : NULL, n);
 	return n;
 }
 
-size_t hfs_forward(hf_worker_t *hw, const uint8_t *cq, size_t cqlen,
-		   int transport, uint8_t *out, size_t cap, int stop_fd)
+/* miekg SetRcode(req, FORMERR): header and question, no OPT. */
+static size_t formerr(const uint8_t *cq, size_t cqlen, uint8_t *out, size_t cap)
+{
+	size_t n = hfs_error_reply(cq, cqlen, 1, out, cap);
+	if (n >= 12 + 11 && out[11] == 1) {
+		out[11] = 0;
+		n -= 11;
+	}
+	return n;
+}
+
+static size_t servfail(hf_worker_t *hw, const uint8_t *cq, size_t cqlen, uint8_t *out,
+		       size_t cap, const char *why)
+{
+	size_t rlen;
+	atomic_fetch_add(&hfs_srv.stats.forward_failed, 1);
+	(void)hf_forward_error(hw, why); /* the errors plugin logs it */
+	if (hf_forward_reply(hw, NULL, 0, out, cap, &rlen) == HF_EOK)
+		return rlen;
+	return done(hw, hfs_error_reply(cq, cqlen, 2, out, cap), out);
+}
+
+size_t hfs_forward_fail(hf_worker_t *hw, const uint8_t *cq, size_t cqlen, uint8_t *out,
+			size_t cap, const char *why)
+{
+	if (cqlen < 12)
+		return done(hw, 0, out);
+	return servfail(hw, cq, cqlen, out, cap, why);
+}
+
+static bool wants_next(const struct hfs_fwd_inst *in, const uint8_t *r, size_t rlen)
+{
+	int rc = hfs_fwd_rcode(r, rlen);
+	if (rc < 64 && ((in->next >> rc) & 1))
+		return true;
+	return in->next_on_nodata && rc == 0 && ((r[6] << 8) | r[7]) == 0;
+}
+
+static size_t serve(struct hfs_fwd_state *st, hf_worker_t *hw, const uint8_t *cq, size_t cqlen,
+		    const uint8_t *q, size_t qlen, int transport, uint8_t *out, size_t cap,
+		    int stop_fd)
+{
+	int id = hf_forward_instance(hw);
+	char why[HFS_FWD_ERR_MAX] = "no healthy proxies";
+	for (int hop = 0; hop < 64; hop++) {
+		if (id < 0 || id >= st->ninst)
+			break;
+		struct hfs_fwd_inst *in = &st->inst[id];
+		bool counted = in->max_concurrent > 0;
+		if (counted && atomic_fetch_add(&in->concurrent, 1) + 1 > in->max_concurrent) {
+			atomic_fetch_sub(&in->concurrent, 1);
+			hfs_fwd_count_reject();
+			return done(hw, hfs_error_reply(cq, cqlen, 5, out, cap), out); /* REFUSED */
+		}
+		ssize_t r = forward_once(in, q, qlen, transport, out, cap, stop_fd, why);
+		if (counted)
+			atomic_fetch_sub(&in->concurrent, 1);
+		if (r == HFS_EX_STOP)
+			return done(hw, 0, out);
+		if (r == HFS_FWD_FORMERR)
+			return done(hw, formerr(cq, cqlen, out, cap), out);
+		if (r < 12)
+			break;
+		if (wants_next(in, out, (size_t)r)) {
+			int nid = hf_forward_next(hw);
+			if (nid >= 0) {
+				id = nid;
+				continue;
+			}
+		}
+		out[0] = q[0];
+		out[1] = q[1];
+		size_t rlen;
+		/* the engine may turn it into the client's reply (in place) */
+		if (hf_forward_reply(hw, out, (size_t)r, out, cap, &rlen) == HF_EOK)
+			return rlen;
+		return (size_t)r;
+	}
+	return servfail(hw, cq, cqlen, out, cap, why);
+}
+
+size_t hfs_forward(hf_worker_t *hw, const uint8_t *cq, size_t cqlen, int transport,
+		   uint8_t *out, size_t cap, int stop_fd)
 {
 	if (cqlen < 12 || cqlen > HFS_MSG_MAX)
 		return 0;
@@ -300,40 +295,10 @@ size_t hfs_forward(hf_worker_t *hw, const uint8_t *cq, size_t cqlen,
 		q = cq;
 		qlen = cqlen;
 	}
-	char addr[HFS_FWD_MAX_UPSTREAMS][HFS_ADDR_MAX];
-	int n = 0;
-	while (n < HFS_FWD_MAX_UPSTREAMS &&
-	       hf_forward_upstream(hw, n, addr[n], sizeof(addr[n])) == HF_EOK) {
-		addr[n][HFS_ADDR_MAX - 1] = '\0';
-		n++;
-	}
-	/* CoreDNS: cycle through the list, at most max_connect_attempts
-	 * (default 2 x upstreams) tries, all within the 5 s deadline */
-	int64_t end = hfs_now_ms() + HFS_FWD_TOTAL_MS;
-	size_t rlen;
-	for (int i = 0; i < 2 * n; i++) {
-		int64_t now = hfs_now_ms();
-		if (now >= end)
-			break;
-		int64_t dl = now + HFS_FWD_ATTEMPT_MS < end ? now + HFS_FWD_ATTEMPT_MS
-							     : end;
-		ssize_t r = exchange(addr[i % n], transport == HF_TCP, q, qlen, out,
-				     cap, dl, stop_fd);
-		if (r == HFS_EX_STOP)
-			return 0;
-		if (r < 0)
-			continue;
-		if (!reply_matches(q, qlen, out, (size_t)r))
-			return hfs_error_reply(cq, cqlen, 1, out, cap); /* FORMERR */
-		out[0] = q[0];
-		out[1] = q[1];
-		/* the engine may turn it into the client's reply (in place) */
-		if (hf_forward_reply(hw, out, (size_t)r, out, cap, &rlen) == HF_EOK)
-			return rlen;
-		return (size_t)r;
-	}
-	atomic_fetch_add(&hfs_srv.stats.forward_failed, 1);
-	if (hf_forward_reply(hw, NULL, 0, out, cap, &rlen) == HF_EOK)
-		return rlen;
-	return hfs_error_reply(cq, cqlen, 2, out, cap);
+	struct hfs_fwd_state *st = hfs_fwd_state_get(hf_worker_engine(hw));
+	if (st == NULL)
+		return servfail(hw, cq, cqlen, out, cap, "no forward state (out of memory)");
+	size_t n = serve(st, hw, cq, cqlen, q, qlen, transport, out, cap, stop_fd);
+	hfs_fwd_state_put(st);
+	return n;
 }

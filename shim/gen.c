@@ -20,6 +20,7 @@ static struct hfs_gen *gen_new(hf_engine_t *engine)
 		return NULL;
 	g->engine = engine;
 	atomic_init(&g->refs, 1); /* the main thread's reference */
+	hfs_forward_engine_opened(engine); /* forward state, startup warnings */
 	return g;
 }
 
@@ -85,6 +86,10 @@ void hfs_gen_reap(int all)
 			pp = &g->next;
 		}
 	}
+	/* the current engine takes over what a closed one counted */
+	hf_engine_t *heir = NULL;
+	if (!all && atomic_load(&gen_cur) != NULL)
+		heir = atomic_load(&gen_cur)->engine;
 	if (all) {
 		struct hfs_gen *cur = atomic_load(&gen_cur);
 		atomic_store(&gen_cur, NULL);
@@ -96,6 +101,9 @@ void hfs_gen_reap(int all)
 	pthread_mutex_unlock(&gen_lock);
 	while (dead != NULL) {
 		struct hfs_gen *next = dead->next;
+		hfs_forward_engine_closed(dead->engine);
+		if (heir != NULL)
+			(void)hf_metrics_inherit(heir, dead->engine); /* counters survive reloads */
 		hf_engine_close(dead->engine);
 		free(dead);
 		dead = next;

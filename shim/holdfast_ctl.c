@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -375,6 +376,17 @@ static bool is_final(const char *line)
 	       strncmp(line, "ERROR ", 6) == 0;
 }
 
+/* A whole decimal number in 1..INT_MAX, else -1 ("5x" is not 5). */
+static int positive_int(const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v <= 0 || v > INT_MAX)
+		return -1;
+	return (int)v;
+}
+
 int main(int argc, char **argv)
 {
 	const char *addr = NULL, *tokfile = NULL, *conf = NULL;
@@ -411,8 +423,8 @@ int main(int argc, char **argv)
 			tokfile = val;
 		else if (strcmp(name, "conf") == 0)
 			conf = val;
-		else if (strcmp(name, "timeout") == 0 && atoi(val) > 0)
-			timeout_s = atoi(val);
+		else if (strcmp(name, "timeout") == 0 && positive_int(val) > 0)
+			timeout_s = positive_int(val);
 		else {
 			fprintf(stderr, "holdfast-ctl: flag provided but not defined: -%s\n", name);
 			usage(stderr);

@@ -4,6 +4,8 @@
  * served by libmicrohttpd, one internal poll thread per address.  Endpoints
  * that share an address share a server.  A reload binds the new addresses
  * first (prepare: failure keeps the old config) and then swaps (commit).
+ * /metrics = the engine's families, forward's, then the process-wide ones
+ * (reload, health self-probe, process collector, holdfast_shim_*).
  */
 #include "shim.h"
 
@@ -108,6 +110,20 @@ static int mbuf_put(void *ctx, const char *data, size_t len)
 	return HF_EOK;
 }
 
+/* Process-wide families the server owns: reload (reload.c), health's
+ * self-probe (health_probe.c), the process collector (metrics_proc.c). */
+static void process_metrics(struct mbuf *b)
+{
+	char t[4096];
+	int (*const parts[])(char *, size_t) = {hfs_reload_metrics, hfs_health_metrics,
+						 hfs_proc_metrics};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		int n = parts[i](t, sizeof(t));
+		if (n > 0)
+			(void)mbuf_put(b, t, (size_t)n);
+	}
+}
+
 static void shim_metrics(struct mbuf *b)
 {
 	char t[1024];
@@ -133,7 +149,11 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
 	int ret = g ? hf_metrics_write(g->engine, mbuf_put, &b) : HF_ENOENT;
 	hfs_gen_release(g);
 	if (ret == HF_EOK && !b.failed)
+		ret = hfs_forward_metrics(mbuf_put, &b);
+	if (ret == HF_EOK && !b.failed) {
+		process_metrics(&b);
 		shim_metrics(&b);
+	}
 	if (ret != HF_EOK || b.failed) {
 		free(b.p);
 		return reply_text(conn, 500, "metrics unavailable\n");
@@ -276,10 +296,17 @@ void hfs_http_commit(void)
 		cur[ncur++] = h;
 	}
 	npend = 0;
+	/* health's self-probe follows the served /health address */
+	const char *probe = NULL;
+	for (int i = 0; i < ncur && probe == NULL; i++)
+		if (atomic_load(&cur[i]->paths) & P_HEALTH)
+			probe = cur[i]->addr;
+	hfs_health_probe_set(probe);
 }
 
 void hfs_http_stop(void)
 {
+	hfs_health_probe_set(NULL);
 	hfs_http_abort();
 	for (int i = 0; i < ncur; i++)
 		stop_one(cur[i]);

@@ -3,7 +3,9 @@
  * pidfile, and the signal loop (CoreDNS/caddy semantics): SIGTERM and
  * SIGINT shut down gracefully (ready fails, lameduck, workers stop), a
  * second SIGINT forces exit, SIGQUIT exits at once, SIGUSR1 reloads the
- * Corefile (a bad one keeps the running config), SIGHUP is ignored.
+ * Corefile (a bad one keeps the running config); unlike CoreDNS, SIGHUP
+ * reloads too (issue 6).  The reload plugin's timer runs in the same loop
+ * (reload.c).
  */
 #include "shim.h"
 
@@ -198,47 +200,60 @@ static int open_tcp_listeners(char *err, size_t errlen)
 	return 0;
 }
 
-static void reload(void)
+/* Open a complete new engine for the Corefile on disk and swap it in
+ * (CoreDNS's instance restart); on failure the running one stays. */
+int hfs_reload_run(char *why, size_t whylen)
 {
 	struct hfs_flags *f = &hfs_srv.flags;
 	char err[4096];
 	err[0] = '\0';
-	hfs_log("INFO", "SIGUSR1: Reloading");
 	hf_engine_t *e = hf_engine_open(f->conf, f->port, open_flags(), err,
 					sizeof(err));
 	if (e == NULL) {
-		hfs_log("ERROR", "Corefile changed but reload failed: %s",
-			err[0] ? err : "cannot load Corefile");
-		return;
+		snprintf(why, whylen, "%s", err[0] ? err : "cannot load Corefile");
+		return -1;
 	}
 	if (!listeners_same(e)) {
 		hf_engine_close(e);
-		hfs_log("ERROR", "Corefile changed but reload failed: the DNS "
-			"listen addresses or ports changed; restart holdfast to "
-			"apply them");
-		return;
+		snprintf(why, whylen, "the DNS listen addresses or ports changed; "
+			 "restart holdfast to apply them");
+		return -1;
 	}
 	if (hfs_http_prepare(e, err, sizeof(err)) != 0) {
 		hf_engine_close(e);
-		hfs_log("ERROR", "Corefile changed but reload failed: %s", err);
-		return;
+		snprintf(why, whylen, "%s", err);
+		return -1;
 	}
 	if (hfs_admin_reload_begin(e, err, sizeof(err)) != 0) { /* break-glass state moves to e */
 		hfs_http_abort();
 		hf_engine_close(e);
-		hfs_log("ERROR", "Corefile changed but reload failed: %s", err);
-		return;
+		snprintf(why, whylen, "%s", err);
+		return -1;
 	}
+	hf_engine_t *prev = hfs_gen_current()->engine;
 	if (hfs_gen_swap(e) != HF_EOK) {
 		hfs_admin_reload_end();
 		hfs_http_abort();
 		hf_engine_close(e);
-		hfs_log("ERROR", "Corefile changed but reload failed: out of memory");
-		return;
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
 	hfs_admin_reload_end();
+	(void)hf_metrics_inherit(e, prev); /* the rest follows when prev is closed (gen.c) */
 	hfs_http_commit();
+	hfs_reload_configured(e, hfs_now_ms()); /* the new config's reload plugin */
+	(void)hfs_loop_start(e); /* loop plugin self-probes of the new instance (loop.c) */
 	hfs_log("INFO", "Reloading complete");
+	return 0;
+}
+
+/* SIGUSR1 (CoreDNS) and SIGHUP (holdfast, issue 6): reload at once. */
+static void reload_signal(const char *sig)
+{
+	char why[4096];
+	hfs_log("INFO", "%s: Reloading", sig);
+	if (hfs_reload_run(why, sizeof(why)) != 0)
+		hfs_log("ERROR", "Corefile changed but reload failed: %s", why);
 }
 
 static int start(char *err, size_t errlen)
@@ -267,6 +282,7 @@ static int start(char *err, size_t errlen)
 	if (open_tcp_listeners(err, errlen) != 0 ||
 	    hfs_workers_start(e, err, errlen) != 0)
 		goto fail_http;
+	(void)hfs_loop_start(e); /* loop plugin self-probes (loop.c) */
 	return 0;
 fail_http:
 	hfs_http_stop();
@@ -329,6 +345,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	write_pidfile();
+	srandom((unsigned)(hfs_now_ms() ^ getpid()));
+	hfs_reload_configured(hfs_gen_current()->engine, hfs_now_ms());
 
 	int shutting = 0;
 	int64_t next_tick = 0, give_up = 0;
@@ -359,13 +377,17 @@ int main(int argc, char **argv)
 			break;
 		case SIGUSR1:
 			if (!shutting)
-				reload();
+				reload_signal("SIGUSR1");
+			break;
+		case SIGHUP: /* CoreDNS ignores it; holdfast reloads (issue 6) */
+			if (!shutting)
+				reload_signal("SIGHUP");
 			break;
 		case SIGUSR2:
 			hfs_log("INFO", "SIGUSR2: Upgrading");
 			hfs_log("ERROR", "SIGUSR2: upgrading: not supported by holdfast");
 			break;
-		default: /* SIGHUP is ignored, as in CoreDNS; timeout */
+		default: /* timeout */
 			break;
 		}
 		int64_t now = hfs_now_ms();
@@ -392,6 +414,7 @@ int main(int argc, char **argv)
 			(void)hf_tick(hfs_gen_current()->engine, now);
 			next_tick = now + 100;
 		}
+		hfs_reload_tick(now); /* the reload plugin's timer */
 		hfs_gen_reap(0);
 	}
 	pthread_join(sd, NULL);

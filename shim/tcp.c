@@ -3,7 +3,10 @@
  * process-wide cap, read 2-byte length-prefixed queries, answer them in
  * order (pipelining: several queries in flight per connection), write the
  * replies with back-pressure, and apply CoreDNS's timeouts: 3 s to read a
- * query, 5 s to write a reply, 10 s idle between queries.
+ * query, 5 s to write a reply, 10 s idle between queries.  A forwarded
+ * query goes to the forward pool (fwdq.c) and its reply is appended when
+ * it comes back (hfs_tcp_done), possibly after later queries' replies;
+ * the connection stays open while forwards are in flight.
  */
 #include "shim.h"
 
@@ -29,6 +32,8 @@ struct hfs_conn {
 	size_t wlen, woff, wcap;
 	uint32_t events;    /* registered epoll events */
 	int rd_eof;
+	int inflight;       /* queries in the forward pool */
+	uint64_t serial;    /* tells a reused address from this connection */
 	int64_t rdl, wdl, idl, deadline;
 	struct hfs_conn *prev, *next;
 };
@@ -77,6 +82,7 @@ void hfs_tcp_accept(struct hfs_worker *w, struct hfs_tcpset *set, int li)
 			continue;
 		}
 		c->tag.kind = HFS_K_CONN;
+		c->serial = ++set->serial;
 		c->fd = fd;
 		c->li = li;
 		c->peer = ss;
@@ -139,6 +145,8 @@ static int wappend(struct hfs_conn *c, const uint8_t *msg, size_t len)
 
 /* Answer every complete query in the read buffer, in order, while the
  * unsent output stays below HFS_TCP_WPEND.  -1 = close the connection. */
+static int conn_flush(struct hfs_conn *c, int64_t now);
+
 static int conn_answer(struct hfs_worker *w, struct hfs_conn *c, int64_t now)
 {
 	size_t off = 0;
@@ -162,14 +170,30 @@ static int conn_answer(struct hfs_worker *w, struct hfs_conn *c, int64_t now)
 			break;
 		}
 		uint8_t *out = hfs_worker_scratch(w);
-		size_t n = hfs_process(w, c->li, c->rb + off + 2, mlen,
+		const uint8_t *q = c->rb + off + 2;
+		int copied = mlen <= HFS_RX_SIZE; /* may go to the forward pool */
+		if (copied) {
+			memcpy(hfs_worker_qbuf(w), q, mlen);
+			q = hfs_worker_qbuf(w);
+		}
+		size_t n = hfs_process(w, c->li, q, mlen,
 				       (const struct sockaddr *)&c->peer, HF_TCP,
 				       out, HFS_MSG_MAX);
+		if (hfs_worker_handoff_pending(w))
+			c->inflight += hfs_worker_handoff_tcp(w, c, c->serial, mlen, 0, out,
+							      HFS_MSG_MAX, &n);
 		off += 2 + mlen;
 		c->idl = hfs_now_ms() + HFS_TCP_IDLE_MS;
 		if (n > 0 && wappend(c, out, n) != 0) {
 			ret = -1;
 			break;
+		}
+		if (hfs_worker_refresh_pending(w)) { /* HF_ANSWER_REFRESH */
+			(void)conn_flush(c, now); /* the reply first */
+			size_t dummy;
+			if (!copied || !hfs_worker_handoff_tcp(w, NULL, 0, mlen, 1, out,
+								HFS_MSG_MAX, &dummy))
+				hfs_worker_refresh(w, out, HFS_MSG_MAX); /* no-op once handed */
 		}
 	}
 	if (off > 0) {
@@ -263,7 +287,7 @@ void hfs_tcp_event(struct hfs_worker *w, struct hfs_tcpset *set,
 			break;
 	}
 	size_t pending = c->wlen - c->woff;
-	if (c->rd_eof && pending == 0) {
+	if (c->rd_eof && pending == 0 && c->inflight == 0) {
 		/* peer finished sending; whatever is left is an incomplete query */
 		conn_close(set, c);
 		return;
@@ -306,6 +330,21 @@ int64_t hfs_tcp_expire(struct hfs_tcpset *set, int64_t now)
 		c = nx;
 	}
 	return next;
+}
+
+void hfs_tcp_done(struct hfs_worker *w, struct hfs_tcpset *set, struct hfs_fctx *f)
+{
+	struct hfs_conn *c = set->head;
+	while (c != NULL && (c != f->conn || c->serial != f->serial))
+		c = c->next;
+	if (c == NULL) /* closed meanwhile */
+		return;
+	c->inflight--;
+	if (f->rlen > 0 && wappend(c, f->reply, f->rlen) != 0) {
+		conn_close(set, c);
+		return;
+	}
+	hfs_tcp_event(w, set, c, 0); /* write it, or close after EOF */
 }
 
 void hfs_tcp_close_all(struct hfs_tcpset *set)

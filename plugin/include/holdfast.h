@@ -52,7 +52,12 @@ enum hf_err {
 enum hf_verdict {
 	HF_ANSWER = 0,  /*!< send resp (resplen bytes) to the client */
 	HF_FORWARD = 1, /*!< not ours: forward the query (see hf_forward_upstream) */
-	HF_DROP = 2     /*!< send nothing */
+	HF_DROP = 2,    /*!< send nothing */
+	HF_ANSWER_REFRESH = 3 /*!< send resp to the client now, THEN run the
+	                        forward exchange exactly as for HF_FORWARD
+	                        (hf_forward_upstream/_query, then
+	                        hf_forward_reply, whose output is discarded):
+	                        a cache refresh (serve_stale, prefetch) */
 };
 
 /*! Flags for hf_engine_open(). */
@@ -137,6 +142,93 @@ HF_API int hf_forward_query(hf_worker_t *worker, const uint8_t **msg, size_t *le
 HF_API int hf_forward_reply(hf_worker_t *worker, const uint8_t *reply, size_t rlen,
 			    uint8_t *resp, size_t respcap, size_t *resplen);
 
+/*!
+ * \brief Number of forward instances (forward lines of every server block,
+ * Corefile order); ids 0..count-1 are stable for the engine's lifetime.
+ */
+HF_API int hf_forward_count(const hf_engine_t *engine);
+/*! \brief For an HF_FORWARD verdict: the id of the forward instance to use. */
+HF_API int hf_forward_instance(hf_worker_t *worker);
+/*!
+ * \brief Numeric option of forward instance id.  name: "policy" (0 random,
+ * 1 round_robin, 2 sequential), "max_fails", "health_check_ms",
+ * "expire_ms", "max_age_ms", "read_timeout_ms", "force_tcp", "prefer_udp",
+ * "max_concurrent" (0 = unlimited), "max_connect_attempts" (0 =
+ * unlimited), "max_idle_conns" (0 = unlimited), "failfast"
+ * (failfast_all_unhealthy_upstreams), "hc_no_rec", "failover" and "next"
+ * (bit n set for rcode n), "next_on_nodata", "upstreams" (count).
+ * HF_ENOENT for an unknown id or name.
+ */
+HF_API int hf_forward_option(const hf_engine_t *engine, int id, const char *name,
+			     int64_t *value);
+/*!
+ * \brief Upstream idx (configuration order) of forward instance id as
+ * "ip:port" ("[v6]:port"; "tls://..." kept), or for idx -1 the health-check
+ * domain ("." unless `health_check ... domain`).  HF_ENOENT past the end.
+ */
+HF_API int hf_forward_upstream_at(const hf_engine_t *engine, int id, int idx,
+				  char *addr, size_t addrlen);
+/*!
+ * \brief For an HF_FORWARD verdict whose reply matched `next` RCODE or
+ * `next_on_nodata`: move the verdict to the following forward line of the
+ * same server block that serves the query; returns its id, or HF_ENOENT
+ * when there is none (the host then sends the reply it has).
+ */
+HF_API int hf_forward_next(hf_worker_t *worker);
+/*! \brief The engine a worker answers for. */
+HF_API hf_engine_t *hf_worker_engine(hf_worker_t *worker);
+
+/*!
+ * \brief For an HF_FORWARD verdict whose exchange failed: the error text
+ * (e.g. "read udp 127.0.0.1:40060->127.0.0.1:5300: i/o timeout").  The
+ * errors plugin of the query's server block logs it as
+ * "[ERROR] plugin/errors: 2 NAME TYPE: TEXT" (or counts it under
+ * `consolidate`).  Call it before hf_forward_reply(worker, NULL, ...).
+ */
+HF_API int hf_forward_error(hf_worker_t *worker, const char *msg);
+
+/*!
+ * \brief Loop detection (CoreDNS's loop plugin): probe i (0-based, one per
+ * server block with `loop`).  Writes the query to send ("HINFO
+ * <random>.<random>.<zone>", a fresh ID) into buf and the address to send
+ * it to ("ip:port", the block's first bind address or 127.0.0.1) into
+ * addr.  HF_ENOENT past the last probe.  The host sends it every second
+ * for up to 30 s until an answer (any rcode) comes back, then calls
+ * hf_loop_done(); if the probe reaches the engine more than twice the
+ * engine logs the FATAL loop line and exits the process with status 1.
+ */
+HF_API int hf_loop_probe(hf_engine_t *engine, int i, uint8_t *buf, size_t cap,
+			 size_t *len, char *addr, size_t addrlen);
+/*! \brief Probe i was answered: loop detection for it ends (2 s later). */
+HF_API int hf_loop_done(hf_engine_t *engine, int i);
+
+/*! \brief Name of the i-th plugin (directive) this build implements, in
+ * sorted order, or NULL past the last (for `holdfast -plugins`). */
+HF_API const char *hf_plugin_name(int i);
+
+/*!
+ * \brief Fingerprint of a Corefile for the reload plugin: the SHA-512 (128
+ * hex digits + NUL into hex, hexlen >= 129) of its parsed server blocks
+ * (imports and environment expanded; comments and whitespace do not
+ * count).  HF_EPARSE with "file:line:col: message" in err when it does not
+ * parse; HF_EINVAL for "stdin".
+ */
+HF_API int hf_corefile_hash(const char *corefile_path, char *hex, size_t hexlen,
+			    char *err, size_t errlen);
+/*!
+ * \brief The `reload [INTERVAL] [JITTER]` plugin's settings in ms;
+ * HF_ENOENT when the Corefile has no reload plugin.
+ */
+HF_API int hf_reload_period(const hf_engine_t *engine, uint32_t *interval_ms,
+			    uint32_t *jitter_ms);
+
+/*!
+ * \brief For an HF_FORWARD verdict answered without hf_forward_reply (the
+ * host wrote its own REFUSED, FORMERR, ...): record that reply (len bytes,
+ * NULL = nothing sent) in the query metrics.  Harmless when already recorded.
+ */
+HF_API int hf_forward_done(hf_worker_t *worker, const uint8_t *reply, size_t len);
+
 /*! \brief Drive timers (reloads, snapshots) when the host has no thread for it. */
 HF_API int hf_tick(hf_engine_t *engine, int64_t now_ms);
 
@@ -147,6 +239,14 @@ HF_API int hf_status_json(hf_engine_t *engine, char *buf, size_t len);
 HF_API int hf_metrics_write(hf_engine_t *engine,
 			    int (*fn)(void *ctx, const char *data, size_t len),
 			    void *ctx);
+
+/*!
+ * \brief After a reload: carry prev's query counters over to next so that
+ * the coredns_dns_* counters of the process keep growing across reloads.
+ * Each call passes on what prev counted since the previous call: call it
+ * at the swap and once more just before prev is closed.
+ */
+HF_API int hf_metrics_inherit(hf_engine_t *next, hf_engine_t *prev);
 
 /*!
  * \brief Address of an HTTP endpoint the Corefile asks for:

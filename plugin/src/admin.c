@@ -327,10 +327,8 @@ void hfi_admin_publish_lim(hf_engine_t *e, hfi_admin_t *a, int idx)
 
 uint64_t hfi_admin_queries(hf_engine_t *e)
 {
-	uint64_t q = 0;
-	for (int t = 0; t < 2; t++)
-		for (int f = 0; f < 2; f++)
-			q += atomic_load_explicit(&e->counters.requests[t][f], memory_order_relaxed);
+	uint64_t q = 0, d, f;
+	hfi_stats_totals(e, &q, &d, &f); /* per-worker counters (engine_stats.c) */
 	return q;
 }
 
@@ -476,7 +474,9 @@ static int cmd_status(hf_engine_t *e, hfi_admin_t *a, const hfi_cmd_t *c, hfi_ou
 	uint64_t q = hfi_admin_queries(e);
 	double up = (double)(now - e->started_ms) / 1000.0;
 	double since = (double)(now - a->last_status_ms) / 1000.0;
-	uint64_t drops = atomic_load(&e->counters.drops), fwd = atomic_load(&e->counters.forwards);
+	uint64_t q0, drops, fwd;
+	hfi_stats_totals(e, &q0, &drops, &fwd);
+	(void)q0;
 	hfi_out_printf(o, "queries total %" PRIu64 " forwarded %" PRIu64 " dropped %" PRIu64
 		       " qps_since_start %.1f qps_since_last_status %.1f\n",
 		       q, fwd, drops, up > 0 ? (double)q / up : 0.0,
@@ -603,11 +603,19 @@ static int cmd_snapshot(hf_engine_t *e, hfi_admin_t *a, const hfi_cmd_t *c, hfi_
 
 static int cmd_flush(hf_engine_t *e, hfi_admin_t *a, const hfi_cmd_t *c, hfi_out_t *o)
 {
-	(void)e;
 	(void)a;
 	if (c->n != 2 || strcmp(c->t[1].s, "cache") != 0)
 		return hfi_out_err(o, HF_EINVAL, "usage: flush cache");
-	return hfi_out_ok(o, "no cache configured");
+	size_t caches = 0, removed = 0;
+	for (size_t bi = 0; e->caches != NULL && bi < e->cfg->nblocks; bi++) {
+		if (e->caches[bi] == NULL)
+			continue;
+		caches++;
+		removed += hfi_cache_flush(e->caches[bi]);
+	}
+	if (caches == 0)
+		return hfi_out_ok(o, "no cache configured");
+	return hfi_out_ok(o, "flushed %zu entries from %zu caches", removed, caches);
 }
 
 /* ---- export, config, help -------------------------------------------------- */

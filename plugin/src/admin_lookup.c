@@ -79,7 +79,7 @@ void hfi_admin_name_text(const uint8_t *wire, bool keep_case, char *buf, size_t 
 		snprintf(buf, len, ".");
 		return;
 	}
-	while (wire[i] != 0 && i < HFI_DNAME_MAX && o + 6 < len) {
+	while (i < HFI_DNAME_MAX && wire[i] != 0 && o + 6 < len) {
 		uint8_t l = wire[i++];
 		for (uint8_t j = 0; j < l && o + 6 < len; j++) {
 			uint8_t ch = wire[i++];

@@ -48,15 +48,54 @@ static bool parse_u(const char *s, unsigned long max, unsigned long *out)
 }
 
 /* Text name -> lower-case wire; length or -1. */
+/* NAME as typed, or as `overrides` / `export` print it: labels separated
+ * by '.', with the zone-file escapes \DDD and \X (hfi_admin_name_text
+ * writes every byte that is not alphanumeric, '-', '_' or '*' as \DDD, so
+ * its output must be read back; found by tests/fuzz/fuzz_admin.c).
+ * Lower-case wire into out (HFI_DNAME_MAX + 1 bytes); length or -1. */
 static int name_wire(const char *s, uint8_t *out)
 {
-	if (strcmp(s, "@") == 0)
+	if (strcmp(s, "@") == 0 || s[0] == '\0')
 		return -1;
-	int n = hfi_dname_from_str(s, out, HFI_DNAME_MAX + 1);
-	if (n < 0)
-		return -1;
+	if (strcmp(s, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	size_t lab = 0, ll = 0;
+	const char *p = s;
+	for (;;) {
+		if (*p == '.' || *p == '\0') {
+			if (ll == 0)
+				return -1; /* empty label */
+			out[lab] = (uint8_t)ll;
+			lab += 1 + ll;
+			ll = 0;
+			if (*p == '\0' || p[1] == '\0')
+				break; /* the end, or the trailing dot */
+			p++;
+			continue;
+		}
+		unsigned ch = (unsigned char)*p++;
+		if (ch == '\\') {
+			if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+			    p[2] <= '9') {
+				ch = (unsigned)(p[0] - '0') * 100 + (unsigned)(p[1] - '0') * 10 + (unsigned)(p[2] - '0');
+				if (ch > 255)
+					return -1;
+				p += 3;
+			} else if (*p != '\0') {
+				ch = (unsigned char)*p++;
+			} else {
+				return -1;
+			}
+		}
+		if (ll == HFI_LABEL_MAX || lab + 1 + ll + 1 >= HFI_DNAME_MAX)
+			return -1;
+		out[lab + 1 + ll++] = (uint8_t)ch;
+	}
+	out[lab] = 0;
 	hfi_dname_lower(out, out);
-	return n;
+	return (int)(lab + 1);
 }
 
 static const uint16_t settable[] = {HFI_T_A, HFI_T_AAAA, HFI_T_CNAME, HFI_T_TXT, HFI_T_SRV,

@@ -75,7 +75,7 @@ int hfi_dname_to_str(const uint8_t *wire, char *out, size_t cap)
 size_t hfi_dname_len(const uint8_t *wire)
 {
 	size_t w = 0;
-	while (wire[w] != 0 && w < HFI_DNAME_MAX)
+	while (w < HFI_DNAME_MAX && wire[w] != 0)
 		w += 1 + (size_t)wire[w];
 	return w + 1;
 }
@@ -84,7 +84,7 @@ int hfi_dname_labels(const uint8_t *wire)
 {
 	int n = 0;
 	size_t w = 0;
-	while (wire[w] != 0 && w < HFI_DNAME_MAX) {
+	while (w < HFI_DNAME_MAX && wire[w] != 0) {
 		w += 1 + (size_t)wire[w];
 		n++;
 	}

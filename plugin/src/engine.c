@@ -404,12 +404,24 @@ HF_API hf_engine_t *hf_engine_open(const char *corefile_path, int default_port,
 		    load_kubernetes(e, bi, err, errlen) != HF_EOK)
 			goto fail;
 	}
+	if (hfi_plugins_open(e, err, errlen) != HF_EOK) /* hosts, loop, errors (plugins.h) */
+		goto fail;
 	if (start_live(e, err, errlen) != HF_EOK)
 		goto fail;
+	if (!e->maint_running && hfi_plugins_need_maint(e) && hfi_engine_maint_start(e) != HF_EOK) {
+		snprintf(err, errlen, "cannot start the maintenance thread");
+		goto fail;
+	}
 	if (build_listeners(e) != HF_EOK) {
 		snprintf(err, errlen, "cannot set up listeners: %s", hf_strerror(HF_ENOMEM));
 		goto fail;
 	}
+	if (hfi_stats_init(e) != HF_EOK) { /* metrics label slots (engine_stats.c) */
+		snprintf(err, errlen, "%s", hf_strerror(HF_ENOMEM));
+		goto fail;
+	}
+	if (hfi_cache_open_all(e, err, errlen) != HF_EOK) /* cache plugin (cache.h) */
+		goto fail;
 	if (!(flags & HF_OPEN_QUIET))
 		print_banner(e);
 	(void)hfi_admin_init(e); /* saved overrides, reserved command memory */
@@ -431,6 +443,7 @@ HF_API void hf_engine_close(hf_engine_t *e)
 		}
 	}
 	hfi_engine_maint_stop(e);
+	hfi_plugins_close(e); /* after the maintenance thread (it reloads hosts) */
 	if (e->k8s != NULL && e->cfg != NULL) {
 		for (size_t bi = 0; bi < e->cfg->nblocks; bi++) {
 			hfi_k8s_index_t *ix = atomic_load(&e->k8s[bi].index);
@@ -440,12 +453,14 @@ HF_API void hf_engine_close(hf_engine_t *e)
 			hfi_store_free(e->k8s[bi].store);
 		}
 	}
+	hfi_cache_close_all(e);
 	hfi_engine_memory_close(e); /* after everything that lives in the region */
 	free(e->k8s);
 	for (size_t i = 0; i < e->nlisteners; i++)
 		free(e->listeners[i].routes);
 	free(e->listeners);
 	free(e->workers);
+	hfi_stats_free(e);
 	hfi_config_free(e->cfg);
 	pthread_mutex_destroy(&e->workers_lock);
 	pthread_mutex_destroy(&e->maint_lock);
@@ -480,10 +495,16 @@ HF_API hf_worker_t *hf_worker_new(hf_engine_t *e)
 		return NULL;
 	w->e = e;
 	w->fwd_seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
+	w->stats = hfi_stats_worker_new(e);
+	if (w->stats == NULL) {
+		free(w);
+		return NULL;
+	}
 	pthread_mutex_lock(&e->workers_lock);
 	if (hfi_mm_grow(NULL, (void **)&e->workers, &e->workers_cap, e->nworkers + 1,
 			sizeof(*e->workers)) != HF_EOK) {
 		pthread_mutex_unlock(&e->workers_lock);
+		free(w->stats);
 		free(w);
 		return NULL;
 	}
@@ -504,7 +525,9 @@ HF_API void hf_worker_free(hf_worker_t *w)
 			break;
 		}
 	}
+	hfi_stats_worker_fold(e, w->stats); /* its counts stay in the totals */
 	pthread_mutex_unlock(&e->workers_lock);
+	free(w->stats);
 	free(w);
 }
 
@@ -518,8 +541,15 @@ HF_API int hf_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t 
 		return HF_EINVAL;
 	/* readers announce the epoch they entered with (engine_sync.c) */
 	atomic_store(&w->active, atomic_load(&w->e->epoch));
+	hfi_stats_begin(w);
+	hfi_plugins_begin(w, client, transport); /* log: start time, client */
+	w->st_tcp = transport == HF_TCP;
 	int ret = hfi_engine_answer(w, listener, query, qlen, client, transport, resp, respcap,
 				    resplen);
+	if (ret == HF_ANSWER || ret == HF_ANSWER_REFRESH) /* log plugin (plugin_log.c) */
+		hfi_log_reply(w, resp, *resplen, w->resp.plugin != NULL && w->resp.plugin[0] != '\0');
+	if (ret == HF_FORWARD) /* recorded when the reply comes back (hf_forward_reply) */
+		w->st_pending = w->st_slot >= 0;
 	atomic_store(&w->active, 0);
 	return ret;
 }
@@ -557,9 +587,27 @@ HF_API int hf_forward_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, u
 {
 	if (w == NULL || resp == NULL || resplen == NULL)
 		return HF_EINVAL;
-	if (!w->chase)
-		return HF_ENOENT;
-	return hfi_chase_reply(w, reply, rlen, resp, respcap, resplen);
+	if (!w->chase) {
+		/* cache (cache_answer.c): store it, rewrite TTLs, serve stale; a
+		 * background refresh (HF_ANSWER_REFRESH) ends there, unlogged */
+		bool refresh = w->cw.c != NULL && w->cw.mode == HFI_CW_REFRESH;
+		int cr = hfi_cache_forward_reply(w, reply, rlen, resp, respcap, resplen);
+		if (refresh)
+			return HF_ENOENT;
+		if (cr == HF_EOK) {
+			hfi_stats_forwarded(w, resp, *resplen);
+			return hfi_plugins_reply(w, HF_EOK, reply, rlen, resp, respcap, resplen); /* loadbalance, log */
+		}
+		hfi_stats_forwarded(w, reply, rlen);
+		return hfi_plugins_reply(w, HF_ENOENT, reply, rlen, resp, respcap, resplen); /* loadbalance, log */
+	}
+	int ret = hfi_chase_reply(w, reply, rlen, resp, respcap, resplen);
+	ret = hfi_cache_after_chase(w, ret, resp, respcap, resplen);
+	if (ret == HF_EOK)
+		hfi_stats_forwarded(w, resp, *resplen);
+	else
+		hfi_stats_forwarded(w, reply, rlen);
+	return hfi_plugins_reply(w, ret, reply, rlen, resp, respcap, resplen); /* loadbalance, log */
 }
 
 HF_API int hf_tick(hf_engine_t *e, int64_t now)
@@ -661,6 +709,22 @@ HF_API int hf_metrics_write(hf_engine_t *e, int (*fn)(void *ctx, const char *dat
 	if (e == NULL || fn == NULL)
 		return HF_EINVAL;
 	return hfi_engine_metrics(e, fn, ctx);
+}
+
+HF_API int hf_forward_done(hf_worker_t *w, const uint8_t *reply, size_t len)
+{
+	if (w == NULL)
+		return HF_EINVAL;
+	if (reply == NULL || len < 12)
+		w->st_pending = false; /* nothing was sent: nothing to record */
+	else
+		hfi_stats_forwarded(w, reply, len); /* no-op unless a forward is pending */
+	return HF_EOK;
+}
+
+HF_API int hf_metrics_inherit(hf_engine_t *next, hf_engine_t *prev)
+{
+	return hfi_stats_inherit(next, prev);
 }
 
 HF_API int hf_http_addr(const hf_engine_t *e, const char *which, char *addr, size_t addrlen)

@@ -18,14 +18,17 @@
 
 static int pack(hf_worker_t *w, uint8_t *out, size_t cap, size_t *outlen)
 {
+	int cv = hfi_cache_on_answer(w, outlen); /* cache: store it, or end a refresh */
+	if (cv >= 0)
+		return cv;
 	if (w->ovr_name && w->resp.rcode == HFI_RCODE_NXDOMAIN)
 		w->resp.rcode = HFI_RCODE_NOERROR; /* the name exists: it has overrides */
+	hfi_lb_apply(w, &w->resp); /* loadbalance round_robin (plugin_loadbalance.c) */
 	int n = hfi_msg_pack(&w->q, &w->resp, out, cap, 0);
 	if (n < 0)
 		return n;
 	*outlen = (size_t)n;
-	unsigned rc = w->resp.rcode < 23 ? w->resp.rcode : 23;
-	atomic_fetch_add_explicit(&w->e->counters.rcodes[rc], 1, memory_order_relaxed);
+	hfi_stats_reply(w, w->resp.rcode, w->resp.plugin, *outlen); /* metrics */
 	return HF_ANSWER;
 }
 
@@ -47,8 +50,7 @@ static int reject(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *o
 	if (n < 0)
 		return HF_DROP;
 	*outlen = (size_t)n;
-	atomic_fetch_add_explicit(&w->e->counters.rcodes[rcode < 23 ? rcode : 23], 1,
-				  memory_order_relaxed);
+	hfi_stats_reply(w, rcode, "", *outlen); /* metrics (counted only for no question) */
 	return HF_ANSWER;
 }
 
@@ -56,8 +58,8 @@ static int reject(hf_worker_t *w, int rcode, uint8_t *out, size_t cap, size_t *o
 const hfi_route_t *hfi_engine_route(const hfi_listener_t *l, const hfi_query_t *q)
 {
 	const hfi_route_t *root = NULL, *ds = NULL;
-	for (int skip = 0; skip < q->nlabels; skip++) {
-		const uint8_t *suffix = hfi_dname_suffix(q->lname, q->nlabels - skip);
+	const uint8_t *suffix = q->lname; /* one walk down the name (issue 8) */
+	for (int skip = 0; skip < q->nlabels; skip++, suffix += 1 + (size_t)suffix[0]) {
 		for (size_t i = 0; i < l->nroutes; i++) {
 			const hfi_route_t *r = &l->routes[i];
 			if (r->labels != q->nlabels - skip || !hfi_dname_eq(r->zone, suffix))
@@ -107,24 +109,27 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	hfi_query_t *q = &w->q;
 	bool tcp = transport == HF_TCP;
 	w->fwd = NULL;
+	w->st_slot = -1; /* metrics label slot, set while routing */
 	w->chase = false;
 	w->ovr_name = false;
+	w->cw.c = NULL; /* cache.h */
+	w->cw.mode = HFI_CW_NONE;
+	w->cw.refresh_due = false;
 	w->listener = listener;
 	*outlen = 0;
 	int st = hfi_query_parse(q, query, qlen, tcp);
 	q->family = 0;
 	if (client != NULL)
 		q->family = client->sa_family == AF_INET6 ? 6 : 4;
-	atomic_fetch_add_explicit(&e->counters.requests[tcp][q->family == 6], 1,
-				  memory_order_relaxed);
+	hfi_stats_bump(&w->stats->queries[tcp][q->family == 6]);
 	if (atomic_load_explicit(&e->limits, memory_order_relaxed) != NULL &&
 	    hfi_limit_drop(e, client)) {
-		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
+		hfi_stats_bump(&w->stats->drops);
 		return HF_DROP; /* over the operator's `limit` (break-glass) */
 	}
 	if (st == HFI_Q_DROP || (st != HFI_Q_OK && st != HFI_Q_BADVERS && st != HFI_Q_FORMERR &&
 				  st != HFI_Q_NOTIMP)) {
-		atomic_fetch_add_explicit(&e->counters.drops, 1, memory_order_relaxed);
+		hfi_stats_bump(&w->stats->drops);
 		return HF_DROP;
 	}
 	if (st == HFI_Q_FORMERR || st == HFI_Q_NOTIMP)
@@ -133,9 +138,12 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	/* CoreDNS's ServeDNS order: no question -> SERVFAIL; a class other
 	 * than IN on a server without chaos/forward -> REFUSED (before the
 	 * scrub writer); then the EDNS version check. */
-	if (q->qname == NULL)
+	if (q->qname == NULL) {
+		w->st_slot = hfi_stats_dropped_slot(e, listener); /* errorAndMetricsFunc */
 		return reject(w, HFI_RCODE_SERVFAIL, out, cap, outlen);
+	}
 	if (q->qclass != HFI_C_IN && !e->listeners[listener].any_class) {
+		w->st_slot = hfi_stats_dropped_slot(e, listener);
 		hfi_resp_reset(&w->resp);
 		w->resp.rcode = HFI_RCODE_REFUSED;
 		w->resp.plugin = "";
@@ -148,6 +156,9 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	/* break-glass overrides win over every plugin */
 	if (atomic_load_explicit(&e->overrides, memory_order_relaxed) != NULL) {
 		const hfi_cfg_forward_t *f = NULL;
+		w->st_slot = hfi_stats_route_slot(e, listener,
+						  hfi_engine_route(&e->listeners[listener], q));
+		w->st_plugin = "breakglass";
 		int ov = hfi_ovr_answer(w, &f);
 		if (ov == HFI_OVR_ANSWER)
 			return pack(w, out, cap, outlen);
@@ -158,15 +169,26 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 	}
 
 	const hfi_route_t *r = hfi_engine_route(&e->listeners[listener], q);
+	w->st_slot = hfi_stats_dropped_slot(e, listener);
 	if (r == NULL)
 		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
 	const hfi_block_t *b = &e->cfg->blocks[r->block];
 	if (b->nplugins == 0)
 		return bare(w, HFI_RCODE_REFUSED, out, cap, outlen);
+	w->st_slot = hfi_stats_route_slot(e, listener, r); /* -1 without prometheus */
+	w->pw.block = (int)r->block; /* log, loadbalance, errors (plugins.h) */
 
 	for (size_t i = 0; i < b->nplugins; i++) {
 		const char *name = b->plugins[i].name;
-		if (strcmp(name, "kubernetes") == 0) {
+		if (strcmp(name, "cache") == 0) {
+			int cv = hfi_cache_plugin(w, r->block); /* cache_answer.c */
+			if (cv == HFI_CACHE_NEXT)
+				continue;
+			int v = pack(w, out, cap, outlen);
+			if (cv == HFI_CACHE_HIT || v != HF_ANSWER)
+				return v;
+			hfi_cache_refresh_begin(w, *outlen); /* the rest runs as a refresh */
+		} else if (strcmp(name, "kubernetes") == 0) {
 			const hfi_k8s_index_t *ix = atomic_load(&e->k8s[r->block].index);
 			if (ix == NULL || !hfi_k8s_handles(ix, q))
 				continue;
@@ -190,6 +212,7 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 			const hfi_cfg_forward_t *f = NULL;
 			if (res == HFI_K8S_RESOLVE && hfi_chase_prepare(w, &f)) {
 				w->fwd = f;
+				w->st_plugin = "kubernetes";
 				return HF_FORWARD;
 			}
 			return pack(w, out, cap, outlen);
@@ -199,8 +222,24 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 				continue;
 			w->fwd = f;
 			w->fwd_seed = w->fwd_seed * 1103515245u + 12345u;
-			atomic_fetch_add_explicit(&e->counters.forwards, 1, memory_order_relaxed);
+			hfi_stats_bump(&w->stats->forwards);
+			w->st_plugin = "forward";
+			int cr = hfi_cache_on_forward(w, outlen); /* a cache refresh */
+			if (cr >= 0)
+				return cr;
 			return HF_FORWARD;
+		} else if (strcmp(name, "hosts") == 0) { /* plugin_hosts.c */
+			int hv = hfi_hosts_answer(w, r->block, &w->resp);
+			if (hv == HFI_PLUG_NEXT)
+				continue;
+			if (hv == HFI_PLUG_SERVFAIL) /* returned, not written: the server writes it */
+				return bare(w, HFI_RCODE_SERVFAIL, out, cap, outlen);
+			return pack(w, out, cap, outlen);
+		} else if (strcmp(name, "any") == 0) { /* plugin_any.c */
+			if (hfi_any_answer(q, &w->resp))
+				return pack(w, out, cap, outlen);
+		} else if (strcmp(name, "loop") == 0) { /* plugin_loop.c: may exit(1) */
+			hfi_loop_check(w, r->block, client);
 		} else if (strcmp(name, "whoami") == 0) {
 			hfi_resp_reset(&w->resp);
 			hfi_whoami_answer(q, client, &w->resp);
@@ -208,5 +247,6 @@ int hfi_engine_answer(hf_worker_t *w, int listener, const uint8_t *query, size_t
 		}
 	}
 	/* plugin.NextOrFailure at the end of the chain: SERVFAIL. */
+	hfi_errors_chain_end(w, b); /* "plugin/NAME: no next plugin found" (plugin_errors.c) */
 	return bare(w, HFI_RCODE_SERVFAIL, out, cap, outlen);
 }

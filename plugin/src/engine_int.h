@@ -17,12 +17,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "config.h"
 #include "dname.h"
+#include "engine_stats.h"
 #include "holdfast.h"
 #include "k8s.h"
 #include "msg.h"
 #include "objects.h"
+#include "plugins.h"
 #include "query.h"
 #include "sync.h"
 
@@ -46,6 +49,10 @@ typedef struct hfi_k8s_inst {
 	size_t index_bytes;     /* region bytes the last index build took (admission reserve) */
 	bool rebuild_pending;   /* the last rebuild failed (out of memory): retry */
 	int64_t rebuild_retry_ms;
+	/* rebuild pacing under churn (issue 8, engine_sync.c) */
+	bool build_due;         /* the store changed since the published index */
+	int64_t build_next_ms;  /* no rebuild before this (duty-cycle bound) */
+	int64_t build_last_ms;  /* how long the last build took */
 	uint64_t rebuild_failures;
 } hfi_k8s_inst_t;
 
@@ -110,6 +117,12 @@ struct hf_engine {
 	_Atomic(struct hfi_admin *) admin;
 	_Atomic(struct hfi_ovr_table *) overrides;   /* NULL = none */
 	_Atomic(struct hfi_limit_table *) limits;    /* NULL = none */
+	/* metrics: per-worker query accounting, labels and folded counters (engine_stats.c) */
+	struct hfi_stats_eng *stats;
+	/* hosts, loop, errors runtime state (plugins.h) */
+	struct hfi_plugins *plug;
+	/* cache plugin (cache.h): one per block, NULL where the block has none */
+	hfi_cache_t **caches;
 };
 
 struct hf_worker {
@@ -128,6 +141,14 @@ struct hf_worker {
 	bool ovr_name;
 	uint8_t ovr_q[HFI_DNAME_MAX + 64];
 	hfi_query_t ovr_route;
+	/* metrics (engine_stats.h): this worker's counters and the query in flight */
+	struct hfi_wstats *stats;
+	int st_slot;            /* label slot of the current query, -1 = not counted */
+	bool st_pending, st_tcp; /* HF_FORWARD: recorded by hf_forward_reply */
+	const char *st_plugin;  /* plugin label for a forwarded reply */
+	uint64_t st_start_ns;
+	hfi_plug_worker_t pw;   /* log/loadbalance scratch of the query in flight (plugins.h) */
+	hfi_cache_w_t cw;       /* cache plugin state of this query (cache.h) */
 	hfi_resp_t resp;        /* large: keep last */
 };
 

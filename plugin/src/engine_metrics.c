@@ -1,25 +1,18 @@
 /*
- * engine_metrics.c: Prometheus text exposition of the engine's counters
- * under CoreDNS's metric names (spec section 8), and holdfast's own
- * (serve-stale, API client, memory region).  The per-listener label
- * set is simplified: server = the first listener, zone = ".".
+ * engine_metrics.c: the engine's Prometheus text exposition: CoreDNS's
+ * build info, panics, plugin_enabled, the per-query families
+ * (engine_stats.c), the cache and hosts families (their modules), and
+ * holdfast's own (memory region, serve-stale, API client), one HELP/TYPE
+ * per family.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
+#include "cache.h"
 #include "engine_int.h"
-
-static const char *rcode_name(int rc)
-{
-	static const char *names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-				      "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-				      "NOTZONE"};
-	if (rc >= 0 && rc < (int)(sizeof(names) / sizeof(names[0])))
-		return names[rc];
-	return rc == 16 ? "BADVERS" : NULL;
-}
+#include "plugins.h"
 
 /* One formatted chunk (up to 511 bytes) to fn. */
 static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
@@ -68,122 +61,164 @@ static int metrics_memory(hf_engine_t *e, int (*fn)(void *, const char *, size_t
 	return ret;
 }
 
-int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
+/* plugins that are not DNS handlers (setup only): not in coredns_plugin_enabled */
+static bool is_handler(const char *name)
 {
-	char buf[512];
-	const char *server = e->nlisteners ? e->listeners[0].server : "dns://:53";
-	int n = snprintf(buf, sizeof(buf),
-			 "# HELP coredns_build_info A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.\n"
-			 "# TYPE coredns_build_info gauge\n"
-			 "coredns_build_info{goversion=\"none\",revision=\"holdfast\",version=\"%s\"} 1\n"
-			 "# HELP coredns_dns_requests_total Counter of DNS requests made per zone, protocol and family.\n"
-			 "# TYPE coredns_dns_requests_total counter\n",
-			 hf_version());
-	int ret = fn(ctx, buf, (size_t)n);
-	if (ret != 0)
-		return ret;
-	for (int p = 0; p < 2; p++) {
-		for (int f = 0; f < 2; f++) {
-			uint64_t v = atomic_load(&e->counters.requests[p][f]);
-			n = snprintf(buf, sizeof(buf),
-				     "coredns_dns_requests_total{family=\"%d\",proto=\"%s\",server=\"%s\",type=\"other\",view=\"\",zone=\".\"} %llu\n",
-				     f + 1, p ? "tcp" : "udp", server, (unsigned long long)v);
-			if ((ret = fn(ctx, buf, (size_t)n)) != 0)
-				return ret;
-		}
-	}
-	n = snprintf(buf, sizeof(buf),
-		     "# HELP coredns_dns_responses_total Counter of response status codes.\n"
-		     "# TYPE coredns_dns_responses_total counter\n");
-	if ((ret = fn(ctx, buf, (size_t)n)) != 0)
-		return ret;
-	for (int rc = 0; rc < 23; rc++) {
-		uint64_t v = atomic_load(&e->counters.rcodes[rc]);
-		const char *name = rcode_name(rc);
-		if (name == NULL || (v == 0 && rc != 0))
-			continue;
-		n = snprintf(buf, sizeof(buf),
-			     "coredns_dns_responses_total{plugin=\"\",rcode=\"%s\",server=\"%s\",view=\"\",zone=\".\"} %llu\n",
-			     name, server, (unsigned long long)v);
-		if ((ret = fn(ctx, buf, (size_t)n)) != 0)
-			return ret;
-	}
-	n = snprintf(buf, sizeof(buf),
-		     "# HELP coredns_panics_total A metrics that counts the number of panics.\n"
-		     "# TYPE coredns_panics_total counter\n"
-		     "coredns_panics_total 0\n");
-	if ((ret = fn(ctx, buf, (size_t)n)) != 0)
-		return ret;
-	if ((ret = metrics_memory(e, fn, ctx)) != 0)
-		return ret;
-	return hfi_engine_metrics_live(e, fn, ctx);
+	static const char *const setup_only[] = {
+		"health", "ready", "reload", "bind", "debug", "timeouts", "tls", "root",
+		"pprof", "memory", "breakglass", "import", "clouddns", "grpc_server",
+	};
+	for (size_t i = 0; i < sizeof(setup_only) / sizeof(setup_only[0]); i++)
+		if (strcmp(name, setup_only[i]) == 0)
+			return false;
+	return true;
 }
 
-/* holdfast's own: serve-stale state, deletion guard, API load, snapshots. */
+/* coredns_plugin_enabled: metrics' OnStartup sets it for every handler of
+ * a block that loads prometheus, per listen host and server key. */
+static int metrics_plugins(hf_engine_t *e, int (*fn)(void *, const char *, size_t), void *ctx)
+{
+	bool any = false;
+	for (size_t bi = 0; bi < e->cfg->nblocks; bi++)
+		any |= e->cfg->blocks[bi].has_prometheus;
+	if (!any)
+		return 0; /* no series: no HELP/TYPE either (client_golang) */
+	int ret = emit(fn, ctx, "# HELP coredns_plugin_enabled A metric that indicates whether a plugin is enabled on per server and zone basis.\n"
+		       "# TYPE coredns_plugin_enabled gauge\n");
+	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
+		const hfi_block_t *b = &e->cfg->blocks[bi];
+		if (!b->has_prometheus)
+			continue;
+		for (size_t k = 0; k < b->nkeys && ret == 0; k++) {
+			if (b->keys[k].scheme != HFI_SCHEME_DNS)
+				continue;
+			size_t nh = b->bind.n ? b->bind.n : 1;
+			for (size_t h = 0; h < nh && ret == 0; h++) {
+				const char *host = b->bind.n ? b->bind.v[h] : "";
+				char server[300];
+				if (strchr(host, ':') != NULL)
+					snprintf(server, sizeof(server), "dns://[%s]:%u", host, b->keys[k].port);
+				else
+					snprintf(server, sizeof(server), "dns://%s:%u", host, b->keys[k].port);
+				for (size_t p = 0; p < b->nplugins && ret == 0; p++) {
+					const char *name = b->plugins[p].name;
+					bool dup = !is_handler(name);
+					for (size_t j = 0; j < p && !dup; j++)
+						dup = strcmp(b->plugins[j].name, name) == 0;
+					if (!dup)
+						ret = emit(fn, ctx, "coredns_plugin_enabled{name=\"%s\",server=\"%s\",view=\"\",zone=\"%s\"} 1\n",
+							   name, server, b->keys[k].zone);
+				}
+			}
+		}
+	}
+	return ret;
+}
+
+int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
+{
+	int ret = emit(fn, ctx,
+		       "# HELP coredns_build_info A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.\n"
+		       "# TYPE coredns_build_info gauge\n"
+		       "coredns_build_info{goversion=\"none\",revision=\"holdfast\",version=\"%s\"} 1\n"
+		       "# HELP coredns_panics_total A metrics that counts the number of panics.\n"
+		       "# TYPE coredns_panics_total counter\n"
+		       "coredns_panics_total 0\n",
+		       hf_version());
+	if (ret == 0)
+		ret = hfi_stats_write(e, fn, ctx); /* coredns_dns_* (engine_stats.c) */
+	if (ret == 0)
+		ret = metrics_plugins(e, fn, ctx);
+	if (ret == 0)
+		ret = hfi_cache_metrics(e, fn, ctx); /* cache_metrics.c */
+	if (ret == 0)
+		ret = hfi_hosts_metrics(e, fn, ctx); /* plugin_hosts.c */
+	if (ret == 0)
+		ret = metrics_memory(e, fn, ctx);
+	if (ret == 0)
+		ret = hfi_engine_metrics_live(e, fn, ctx);
+	return ret;
+}
+
+/* holdfast's own: serve-stale state, deletion guard, API load.  One HELP
+ * and TYPE per family, then a series per kubernetes instance. */
 int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
 {
 	static const char *res_names[HFI_RES_COUNT] = {"namespaces", "services", "endpointslices", "pods"};
 	static const char *states[] = {"SYNCING", "LIVE", "STALE", "EXPIRED"};
-	int ret = 0;
-	bool header = false;
-	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
-		hfi_k8s_inst_t *inst = &e->k8s[bi];
-		if (inst->store == NULL)
+	size_t nb = e->cfg->nblocks;
+	bool any_store = false, any_sync = false, any_api = false;
+	for (size_t bi = 0; bi < nb; bi++) {
+		any_store |= e->k8s[bi].store != NULL;
+		any_sync |= e->k8s[bi].store != NULL && e->k8s[bi].sync != NULL;
+		any_api |= e->k8s[bi].store != NULL && e->k8s[bi].sync != NULL && e->k8s[bi].api != NULL;
+	}
+	if (!any_store)
+		return 0;
+	int ret = emit(fn, ctx, "# HELP holdfast_kubernetes_state Serve-stale state of each kubernetes plugin instance (1 = current).\n"
+		       "# TYPE holdfast_kubernetes_state gauge\n");
+	for (size_t bi = 0; bi < nb && ret == 0; bi++) {
+		if (e->k8s[bi].store == NULL)
 			continue;
-		if (!header) {
-			ret = emit(fn, ctx, "# HELP holdfast_kubernetes_state Serve-stale state of each kubernetes plugin instance (1 = current).\n"
-				   "# TYPE holdfast_kubernetes_state gauge\n");
-			header = true;
-		}
-		int st = atomic_load(&inst->state);
+		int st = atomic_load(&e->k8s[bi].state);
 		for (int i = 0; i < 4 && ret == 0; i++)
 			ret = emit(fn, ctx, "holdfast_kubernetes_state{instance=\"%zu\",state=\"%s\"} %d\n",
 				   bi, states[i], st == i);
 	}
-	if (ret != 0 || !header)
-		return ret;
-	ret = emit(fn, ctx, "# HELP holdfast_index_rebuilds_total Index generations built and published.\n"
-		   "# TYPE holdfast_index_rebuilds_total counter\n");
-	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++)
+	if (ret == 0)
+		ret = emit(fn, ctx, "# HELP holdfast_index_rebuilds_total Index generations built and published.\n"
+			   "# TYPE holdfast_index_rebuilds_total counter\n");
+	for (size_t bi = 0; bi < nb && ret == 0; bi++)
 		if (e->k8s[bi].store != NULL)
 			ret = emit(fn, ctx, "holdfast_index_rebuilds_total{instance=\"%zu\"} %llu\n", bi,
 				   (unsigned long long)e->k8s[bi].rebuilds);
-	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
-		hfi_k8s_inst_t *inst = &e->k8s[bi];
-		if (inst->sync == NULL)
-			continue;
-		hfi_sync_stats_t ss;
-		hfi_sync_get_stats(inst->sync, &ss);
-		ret = emit(fn, ctx,
-			   "# HELP holdfast_deletion_guard_trips_total Relists or deletion bursts the deletion guard held back.\n"
-			   "# TYPE holdfast_deletion_guard_trips_total counter\n"
-			   "holdfast_deletion_guard_trips_total{instance=\"%zu\"} %llu\n"
-			   "# HELP holdfast_deletion_guard_held_total Object deletions the guard held back.\n"
-			   "# TYPE holdfast_deletion_guard_held_total counter\n"
-			   "holdfast_deletion_guard_held_total{instance=\"%zu\"} %llu\n"
-			   "# HELP holdfast_stale_entered_total Transitions from LIVE to STALE.\n"
-			   "# TYPE holdfast_stale_entered_total counter\n"
-			   "holdfast_stale_entered_total{instance=\"%zu\"} %llu\n",
-			   bi, (unsigned long long)ss.guard_trips, bi,
-			   (unsigned long long)ss.held_deletions, bi,
-			   (unsigned long long)ss.stale_entered);
-		if (ret != 0 || inst->api == NULL)
-			continue;
-		hfi_api_stats_t as;
-		hfi_api_get_stats(inst->api, &as);
-		ret = emit(fn, ctx, "# HELP holdfast_api_requests_total Requests sent to the Kubernetes API.\n"
-			   "# TYPE holdfast_api_requests_total counter\n");
-		for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++)
-			for (int v = 0; v < 2 && ret == 0; v++)
-				ret = emit(fn, ctx, "holdfast_api_requests_total{instance=\"%zu\",resource=\"%s\",verb=\"%s\"} %llu\n",
-					   bi, res_names[r], v ? "watch" : "list",
-					   (unsigned long long)as.requests[r][v]);
-		if (ret == 0)
-			ret = emit(fn, ctx, "# HELP holdfast_api_relists_total Full relists after the first list.\n"
-				   "# TYPE holdfast_api_relists_total counter\n");
-		for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++)
-			ret = emit(fn, ctx, "holdfast_api_relists_total{instance=\"%zu\",resource=\"%s\"} %llu\n",
-				   bi, res_names[r], (unsigned long long)as.relists[r]);
+	if (ret != 0 || !any_sync)
+		return ret;
+	static const struct {
+		const char *name, *help;
+	} sf[3] = {
+		{"holdfast_deletion_guard_trips_total", "Relists or deletion bursts the deletion guard held back."},
+		{"holdfast_deletion_guard_held_total", "Object deletions the guard held back."},
+		{"holdfast_stale_entered_total", "Transitions from LIVE to STALE."},
+	};
+	for (int f = 0; f < 3 && ret == 0; f++) {
+		ret = emit(fn, ctx, "# HELP %s %s\n# TYPE %s counter\n", sf[f].name, sf[f].help, sf[f].name);
+		for (size_t bi = 0; bi < nb && ret == 0; bi++) {
+			hfi_k8s_inst_t *inst = &e->k8s[bi];
+			if (inst->store == NULL || inst->sync == NULL)
+				continue;
+			hfi_sync_stats_t ss;
+			hfi_sync_get_stats(inst->sync, &ss);
+			uint64_t v = f == 0 ? ss.guard_trips : f == 1 ? ss.held_deletions : ss.stale_entered;
+			ret = emit(fn, ctx, "%s{instance=\"%zu\"} %llu\n", sf[f].name, bi,
+				   (unsigned long long)v);
+		}
+	}
+	if (ret != 0 || !any_api)
+		return ret;
+	for (int f = 0; f < 2 && ret == 0; f++) {
+		ret = emit(fn, ctx, f == 0 ? "# HELP holdfast_api_requests_total Requests sent to the Kubernetes API.\n"
+					     "# TYPE holdfast_api_requests_total counter\n"
+					   : "# HELP holdfast_api_relists_total Full relists after the first list.\n"
+					     "# TYPE holdfast_api_relists_total counter\n");
+		for (size_t bi = 0; bi < nb && ret == 0; bi++) {
+			hfi_k8s_inst_t *inst = &e->k8s[bi];
+			if (inst->store == NULL || inst->sync == NULL || inst->api == NULL)
+				continue;
+			hfi_api_stats_t as;
+			hfi_api_get_stats(inst->api, &as);
+			for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++) {
+				if (f == 1) {
+					ret = emit(fn, ctx, "holdfast_api_relists_total{instance=\"%zu\",resource=\"%s\"} %llu\n",
+						   bi, res_names[r], (unsigned long long)as.relists[r]);
+					continue;
+				}
+				for (int v = 0; v < 2 && ret == 0; v++)
+					ret = emit(fn, ctx, "holdfast_api_requests_total{instance=\"%zu\",resource=\"%s\",verb=\"%s\"} %llu\n",
+						   bi, res_names[r], v ? "watch" : "list",
+						   (unsigned long long)as.requests[r][v]);
+			}
+		}
 	}
 	return ret;
 }

@@ -11,6 +11,16 @@
  * The same thread writes snapshots every `snapshot INTERVAL` when the store
  * changed, and once more on close.
  *
+ * Pacing (issue 8): under sustained churn the index would be rebuilt every
+ * tick.  A rebuild is a full build (10k services: tens of ms), so after a
+ * build that took T ms the next one waits at least REBUILD_SPACING x T
+ * (at most REBUILD_MAX_WAIT_MS: the build thread spends about
+ * 1 / (1 + REBUILD_SPACING) of a core on it, and answers lag the API by
+ * at most that wait plus one build), and the
+ * thread runs at nice REBUILD_NICE so that a worker sharing its CPU
+ * preempts it at once.  A change after a quiet spell is built on the next
+ * tick as before.
+ *
  * With `memory SIZE` each index is built in an arena generation of its own
  * and reclaiming hands the generation back whole (engine_memory.c).  A
  * build that runs out of memory keeps the published index (the previous
@@ -20,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 #include "log.h"
@@ -90,6 +102,11 @@ static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix, struct hfi_ar
 
 /* A rebuild that failed is retried this often while it keeps failing. */
 #define REBUILD_RETRY_MS 1000
+/* Under churn: wait this many times the last build's duration between
+ * builds, and run the maintenance thread at this nice level. */
+#define REBUILD_SPACING 4
+#define REBUILD_MAX_WAIT_MS 1000
+#define REBUILD_NICE 10
 
 int hfi_engine_rebuild(hf_engine_t *e, size_t bi)
 {
@@ -152,6 +169,8 @@ static void snapshot_now(hf_engine_t *e, size_t bi)
 static void *maintenance(void *arg)
 {
 	hf_engine_t *e = arg;
+	/* background work: a worker that shares this CPU goes first */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), REBUILD_NICE);
 	pthread_mutex_lock(&e->maint_lock);
 	while (!e->maint_stop) {
 		pthread_mutex_unlock(&e->maint_lock);
@@ -163,8 +182,18 @@ static void *maintenance(void *arg)
 			enum hfi_sync_state st = hfi_sync_state(inst->sync, now);
 			atomic_store(&inst->state, (int)st);
 			bool dirty = hfi_sync_take_dirty(inst->sync);
-			if (dirty || (inst->rebuild_pending && now >= inst->rebuild_retry_ms))
+			if (dirty)
+				inst->build_due = true;
+			if ((inst->build_due && now >= inst->build_next_ms) ||
+			    (inst->rebuild_pending && now >= inst->rebuild_retry_ms)) {
+				inst->build_due = false;
 				hfi_engine_rebuild(e, bi);
+				int64_t done = hfi_engine_now_ms();
+				inst->build_last_ms = done - now;
+				int64_t wait = REBUILD_SPACING * inst->build_last_ms;
+				inst->build_next_ms =
+					done + (wait < REBUILD_MAX_WAIT_MS ? wait : REBUILD_MAX_WAIT_MS);
+			}
 			if (dirty)
 				inst->snapshot_due = true;
 			const hfi_cfg_kubernetes_t *k = e->cfg->blocks[bi].kubernetes;
@@ -176,6 +205,7 @@ static void *maintenance(void *arg)
 				inst->last_snapshot_ms = now;
 			}
 		}
+		hfi_plugins_maint(e, now); /* hosts reloads, errors consolidate (plugins.h) */
 		pthread_mutex_lock(&e->rebuild_lock);
 		reclaim(e, false);
 		pthread_mutex_unlock(&e->rebuild_lock);

@@ -1369,9 +1369,9 @@ static int table_build(k8s_build_t *b)
 	size_t cap = 16;
 	while (cap < ix->nnodes * 2 + 1)
 		cap *= 2;
-	if (cap > UINT32_MAX)
+	if (cap > UINT32_MAX || ix->nnodes >= UINT32_MAX)
 		return HF_ENOMEM;
-	ix->slots = hfi_mm_calloc(b->mm, cap, sizeof(uint32_t));
+	ix->slots = hfi_mm_calloc(b->mm, cap, sizeof(uint64_t));
 	if (ix->slots == NULL)
 		return HF_ENOMEM;
 	ix->mask = (uint32_t)(cap - 1);
@@ -1380,28 +1380,49 @@ static int table_build(k8s_build_t *b)
 		uint32_t j = n->hash & ix->mask;
 		bool dup = false;
 		while (ix->slots[j] != 0 && !dup) {
-			const k8s_node_t *o = &ix->nodes[ix->slots[j] - 1];
+			const k8s_node_t *o = &ix->nodes[(uint32_t)ix->slots[j] - 1];
 			dup = o->hash == n->hash && o->klen == n->klen &&
 			      memcmp(ix->arena + o->koff, ix->arena + n->koff, n->klen) == 0;
 			if (!dup)
 				j = (j + 1) & ix->mask;
 		}
 		if (!dup)
-			ix->slots[j] = (uint32_t)(i + 1);
+			ix->slots[j] = (uint64_t)n->hash << 32 | (uint64_t)(i + 1);
 	}
 	return HF_EOK;
 }
 
+/* Keys are short (a DNS name suffix); an inline compare beats a call. */
+static inline bool key_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			return false;
+	}
+	for (; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/* One probe sequence; the node is read only when the slot's hash matches. */
 const k8s_node_t *hfi_k8s_find(const hfi_k8s_index_t *ix, const uint8_t *key, size_t klen)
 {
 	if (ix->slots == NULL)
 		return NULL;
 	uint32_t h = hfi_k8s_hash(key, klen);
 	uint32_t j = h & ix->mask;
-	while (ix->slots[j] != 0) {
-		const k8s_node_t *n = &ix->nodes[ix->slots[j] - 1];
-		if (n->hash == h && n->klen == klen && memcmp(ix->arena + n->koff, key, klen) == 0)
-			return n;
+	uint64_t s;
+	while ((s = ix->slots[j]) != 0) {
+		if ((uint32_t)(s >> 32) == h) {
+			const k8s_node_t *n = &ix->nodes[(uint32_t)s - 1];
+			if (n->klen == klen && key_eq(ix->arena + n->koff, key, klen))
+				return n;
+		}
 		j = (j + 1) & ix->mask;
 	}
 	return NULL;

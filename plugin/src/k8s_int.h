@@ -105,7 +105,8 @@ struct hfi_k8s_index {
 	size_t arena_len, arena_cap;
 	k8s_node_t *nodes;
 	size_t nnodes, nodes_cap, nnames;
-	uint32_t *slots;           /* node index + 1; 0 = empty */
+	uint64_t *slots;           /* hash << 32 | node index + 1; 0 = empty (issue 8:
+				    * the hash in the slot spares a node miss per probe) */
 	uint32_t mask;
 	k8s_srv_t *srvs;
 	size_t nsrvs, srvs_cap;

@@ -35,7 +35,7 @@ int hfi_k8s_name_parse(const uint8_t *lname, int zone_labels, hfi_k8s_name_t *ou
 	memset(out, 0, sizeof(*out));
 	out->kind = HFI_K8S_N_INVALID;
 	/* count labels (bounded by the 255-byte name) and keep the first 8 */
-	while (lname[w] != 0 && w < HFI_DNAME_MAX) {
+	while (w < HFI_DNAME_MAX && lname[w] != 0) {
 		if (n < (int)(sizeof(lab) / sizeof(lab[0])))
 			lab[n] = lname + w;
 		w += 1 + (size_t)lname[w];
@@ -130,7 +130,7 @@ size_t hfi_k8s_wire_text(const uint8_t *wire, char *out)
 		out[1] = '\0';
 		return 1;
 	}
-	while (wire[w] != 0 && w < HFI_DNAME_MAX) {
+	while (w < HFI_DNAME_MAX && wire[w] != 0) {
 		size_t ll = wire[w];
 		if (w + 1 + ll > HFI_DNAME_MAX || o + ll + 1 > HFI_DNAME_MAX)
 			break;

@@ -45,7 +45,7 @@ bool hfi_k8s_reverse_addr(const uint8_t *lname, hfi_ip_t *ip)
 	const uint8_t *lab[128];
 	int n = 0;
 	size_t w = 0;
-	while (lname[w] != 0 && w < HFI_DNAME_MAX && n < 128) {
+	while (w < HFI_DNAME_MAX && lname[w] != 0 && n < 128) {
 		lab[n++] = lname + w;
 		w += 1 + (size_t)lname[w];
 	}

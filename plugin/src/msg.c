@@ -16,6 +16,7 @@ void hfi_resp_reset(hfi_resp_t *r)
 	r->aa = false;
 	r->tc = false;
 	r->ra = false;
+	r->ad = false;
 	r->raw = false;
 	r->plugin = "";
 	r->nrr = 0;
@@ -601,6 +602,8 @@ int hfi_msg_pack(const hfi_query_t *q, const hfi_resp_t *r, uint8_t *out, size_t
 		flags |= 0x0200u;
 	if (r->ra)
 		flags |= 0x0080u;
+	if (r->ad)
+		flags |= 0x0020u;
 	put_header(&pk, q->id, flags, q->qname != NULL ? 1 : 0, (uint16_t)keep[0],
 		   (uint16_t)keep[1], (uint16_t)(keep[2] + (opt ? 1 : 0)));
 	put_question(&pk, map);

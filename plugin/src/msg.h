@@ -69,6 +69,7 @@ typedef struct hfi_rr {
 typedef struct hfi_resp {
 	uint16_t rcode;        /* may be > 15 (extended, goes into OPT) */
 	bool aa, tc, ra;
+	bool ad;               /* AD bit (cache: a stored upstream reply's AD) */
 	bool raw;              /* written without the ScrubWriter (CoreDNS's
 	                        * errorAndMetricsFunc before the wrap): OPT echo
 	                        * only, no truncation, no compression */

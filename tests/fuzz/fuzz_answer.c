@@ -3,7 +3,9 @@
  * (hf_answer through the public ABI) against a small cluster: a Corefile
  * and manifest written to a temporary directory once, then every input is
  * answered over "UDP" and "TCP".  Invariants: the verdict is valid, the
- * reply fits the buffer and starts with the query's ID.
+ * reply fits the buffer and starts with the query's ID.  Mutations are
+ * structure-aware (dns_mutator.h: valid header and question most of the
+ * time).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "holdfast.h"
+#include "dns_mutator.h"
 
 static const char corefile[] =
 	". {\n"

@@ -663,8 +663,12 @@ class Server:
 
     def stop(self):
         """SIGTERM, wait, SIGKILL.  Returns a list of problems."""
-        if self.proc is None or self.stopped:
+        if self.proc is None:
             return []
+        if self.stopped:  # stopped by its test (signal_and_wait): still check stderr
+            err = (self.dir / "stderr.log").read_text(errors="replace") if self.dir else ""
+            pat = sanitizer_report(err)
+            return [f"server {self.name}: sanitizer report in stderr ({pat})", self.tail()] if pat else []
         self.stopped = True
         problems = []
         rc = self.proc.poll()
@@ -681,11 +685,9 @@ class Server:
                                 f"after SIGTERM; killed")
         self._kill()
         err = (self.dir / "stderr.log").read_text(errors="replace") if self.dir else ""
-        for pat in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-                    "UndefinedBehaviorSanitizer"):
-            if pat in err:
-                problems.append(f"server {self.name}: sanitizer report in stderr ({pat})")
-                break
+        pat = sanitizer_report(err)
+        if pat:
+            problems.append(f"server {self.name}: sanitizer report in stderr ({pat})")
         if problems:
             problems.append(self.tail())
         return problems
@@ -884,6 +886,19 @@ def upstream():
 
 # ---------------------------------------------------------------- processes
 
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "AddressSanitizer",
+                      "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The first sanitizer marker in a server's stderr (ASan/UBSan builds,
+    `make integration-asan`), or None."""
+    for pat in SANITIZER_PATTERNS:
+        if pat in text:
+            return pat
+    return None
+
+
 def run_holdfast(args, cwd, timeout=5.0):
     """Run holdfast to completion (for exit-code tests).  Returns
     (rc, stdout, stderr); rc None if it had to be killed after timeout."""
@@ -894,7 +909,10 @@ def run_holdfast(args, cwd, timeout=5.0):
                          stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
-        return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        err = err.decode(errors="replace")
+        if sanitizer_report(err):
+            raise HarnessError(f"holdfast {' '.join(args)}: sanitizer report in stderr\n{err[-3000:]}")
+        return p.returncode, out.decode(errors="replace"), err
     except subprocess.TimeoutExpired:
         os.kill(p.pid, signal.SIGKILL)
         out, err = p.communicate(timeout=5)

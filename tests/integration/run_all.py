@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """run_all.py: runs the holdfast integration suite against the real server.
 
-    /usr/bin/python3 tests/integration/run_all.py --build build [-k WORD] [-v] [--keep]
+    /usr/bin/python3 tests/integration/run_all.py --build build [-k WORD] [-x WORD] [-v] [--keep]
 
 Runs every test_* function of the test modules below, in file order, each
 bounded in time (SIGALRM); checks inside a test are soft (a failing check
@@ -28,7 +28,8 @@ from harness import CFG, HarnessError, Skip, T  # noqa: E402
 
 MODULES = ["test_records", "test_negative", "test_options", "test_server",
            "test_corefile_errors", "test_process", "test_ctypes", "test_outage",
-           "test_memory", "test_breakglass"]
+           "test_memory", "test_breakglass", "test_corefile_matrix",
+           "test_deploy", "test_forward", "test_forward_async", "test_cache", "test_plugins", "test_metrics", "test_reload"]
 DEFAULT_TEST_TIMEOUT = 60
 
 
@@ -90,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=None, help="build directory (default: REPO/build)")
     ap.add_argument("-k", action="append", default=[], help="run tests whose name contains WORD")
+    ap.add_argument("-x", action="append", default=[], help="skip tests whose name contains WORD")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every passing check")
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, Corefiles)")
     args = ap.parse_args()
@@ -106,7 +108,7 @@ def main():
     if missing:
         print("WARNING: missing build outputs (run `make all`): " + ", ".join(missing))
 
-    tests = discover(MODULES, args.k)
+    tests = [t for t in discover(MODULES, args.k) if not any(x in t[0] for x in args.x)]
     results = []
     t0 = time.monotonic()
     try:

@@ -278,8 +278,8 @@ def test_quirk7_ptr_ignores_namespace_labels(t):
     expect(t, ns, r, "PTR", answer=[f"{r} 5 IN PTR {S('web', 'shop')}"])
 
 
-# the cache plugin is issue 6: rename to test_... when it lands
-def pending_issue6_test_quirk10_cache_aa_and_owner_case(t):
+# the cache plugin (issue 6)
+def test_quirk10_cache_aa_and_owner_case(t):
     c = harness.server("cache")
     w = S("web", "shop")
     up = "WEB.shop.svc.cluster.local."

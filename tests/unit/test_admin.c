@@ -554,6 +554,27 @@ static void test_limits(void **state)
 
 /* ---- the other commands ---------------------------------------------------------- */
 
+/* `flush cache` empties the response caches: the next query is a miss. */
+static void test_flush_cache(void **state)
+{
+	(void)state;
+	hf_engine_t *e = open_cluster(" cache 30\n");
+	hf_worker_t *w = hf_worker_new(e);
+	assert_non_null(w);
+	ans_t a = ask(w, "web.shop.svc.cluster.local", LDNS_RR_TYPE_A);
+	assert_int_equal(a.verdict, HF_ANSWER);
+	ldns_pkt_free(a.pkt);
+	a = ask(w, "nginx.shop.svc.cluster.local", LDNS_RR_TYPE_A);
+	assert_int_equal(a.verdict, HF_ANSWER);
+	ldns_pkt_free(a.pkt);
+	assert_int_equal(adm(e, "flush cache"), HF_EOK);
+	assert_true(has("OK flushed 2 entries from 1 caches\n"));
+	assert_int_equal(adm(e, "flush cache"), HF_EOK);
+	assert_true(has("OK flushed 0 entries from 1 caches\n"));
+	hf_worker_free(w);
+	close_engine(e);
+}
+
 static void test_misc_commands(void **state)
 {
 	(void)state;
@@ -860,6 +881,7 @@ int main(void)
 		cmocka_unit_test(test_set_errors),
 		cmocka_unit_test(test_cname_chains),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_flush_cache),
 		cmocka_unit_test(test_misc_commands),
 		cmocka_unit_test(test_breakglass_config),
 		cmocka_unit_test(test_live_commands),

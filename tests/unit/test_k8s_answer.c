@@ -1226,13 +1226,12 @@ static void test_build_100k_services(void **state)
 	hfi_k8s_index_t *ix = hfi_k8s_index_build(st, &c.k, g_self, 1, NULL);
 	double dt = now_s() - t0;
 	assert_non_null(ix);
+	/* timing is reported, not asserted (no timed unit tests): the bench
+	 * figures live in docs/performance.md */
 	printf("[ INFO     ] 100k services + 100k slices: build %.3f s, %zu names\n", dt,
 	       hfi_k8s_index_names(ix));
-#if defined(HF_TEST_ASAN)
-	assert_true(dt < 10.0);
-#else
-	assert_true(dt < 2.0);
-#endif
+	/* 100,000 services + one endpoint name each + 100 namespaces */
+	assert_int_equal(hfi_k8s_index_names(ix), 200100);
 	EXPECT(ask(ix, "svc99999.ns99.svc." CL, A), NOERR,
 	       "svc99999.ns99.svc.cluster.local. 5 IN A 10.101.134.159", "", "");
 	EXPECT(ask(ix, "159.134.101.10.in-addr.arpa.", PTR), NOERR,
