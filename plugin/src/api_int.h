@@ -16,6 +16,7 @@
 #include "api.h"
 #include "manifest.h"
 #include "mm.h"
+#include "rng.h"
 
 #define HFI_API_LOG "kubernetes"
 
@@ -92,9 +93,7 @@ void hfi_backoff_init(hfi_backoff_t *b, uint64_t seed);
  * ("full jitter" with the initial delay as floor, so never a busy loop). */
 int64_t hfi_backoff_next(hfi_backoff_t *b, int64_t now_ms);
 void hfi_backoff_reset(hfi_backoff_t *b);
-/* xorshift64*: next value and a uniform double in [0, 1). */
-uint64_t hfi_rng_next(uint64_t *state);
-double hfi_rng_unit(uint64_t *state);
+/* hfi_rng_next / hfi_rng_unit (xorshift64*): rng.h */
 
 typedef struct hfi_tbucket {
 	double rate_per_ms;

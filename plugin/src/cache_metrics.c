@@ -10,20 +10,9 @@
 
 #include "cache.h"
 #include "engine_int.h"
+#include "metrics_emit.h"
 
 typedef int (*emit_fn)(void *, const char *, size_t);
-
-static int out(emit_fn fn, void *ctx, const char *f, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, f);
-	int n = vsnprintf(buf, sizeof(buf), f, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
 
 static void zones_label(const hfi_cfg_cache_t *cfg, char *buf, size_t cap)
 {
@@ -85,7 +74,7 @@ int hfi_cache_metrics(struct hf_engine *e, int (*fn)(void *, const char *, size_
 		return 0;
 	static const char *tname[2] = {"success", "denial"};
 	for (int f = 0; f < F_N; f++) {
-		int ret = out(fn, ctx, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+		int ret = hfi_metrics_emit(fn, ctx, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
 			      fam[f].name, fam[f].type);
 		if (ret != 0)
 			return ret;
@@ -101,11 +90,11 @@ int hfi_cache_metrics(struct hf_engine *e, int (*fn)(void *, const char *, size_
 				/* the Go client orders types by label value: denial first */
 				int tt = fam[f].typed ? 1 - t : 0;
 				if (fam[f].typed)
-					ret = out(fn, ctx, "%s{server=\"%s\",type=\"%s\",view=\"\",zones=\"%s\"} %llu\n",
+					ret = hfi_metrics_emit(fn, ctx, "%s{server=\"%s\",type=\"%s\",view=\"\",zones=\"%s\"} %llu\n",
 						  fam[f].name, hfi_cache_server(c), tname[tt], zones,
 						  (unsigned long long)value(&s, f, tt));
 				else
-					ret = out(fn, ctx, "%s{server=\"%s\",view=\"\",zones=\"%s\"} %llu\n",
+					ret = hfi_metrics_emit(fn, ctx, "%s{server=\"%s\",view=\"\",zones=\"%s\"} %llu\n",
 						  fam[f].name, hfi_cache_server(c), zones,
 						  (unsigned long long)value(&s, f, 0));
 				if (ret != 0)

@@ -165,6 +165,10 @@ int hfi_chase_reply(hf_worker_t *w, const uint8_t *reply, size_t rlen, uint8_t *
 		    size_t *outlen);
 /* engine_sync.c */
 int64_t hfi_engine_now_ms(void);
+/* engine_sync.c: true while a worker that entered hf_answer before the
+ * retirement tagged tag may still read what was retired (epoch scheme
+ * shared by the k8s index and the plugins' tables). */
+bool hfi_engine_tag_in_use(struct hf_engine *e, uint64_t tag);
 int hfi_engine_rebuild(hf_engine_t *e, size_t bi);
 int hfi_engine_maint_start(hf_engine_t *e);
 void hfi_engine_maint_stop(hf_engine_t *e);

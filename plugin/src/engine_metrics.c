@@ -12,22 +12,8 @@
 #include "api.h"
 #include "cache.h"
 #include "engine_int.h"
+#include "metrics_emit.h"
 #include "plugins.h"
-
-/* One formatted chunk (up to 511 bytes) to fn. */
-static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int emit(int (*fn)(void *, const char *, size_t), void *ctx, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return HF_EINVAL;
-	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
 
 /* holdfast's own: the `memory` region (issue 5).  Without `memory` the
  * region gauges are 0 and nothing is refused. */
@@ -56,22 +42,9 @@ static int metrics_memory(hf_engine_t *e, int (*fn)(void *, const char *, size_t
 	};
 	int ret = 0;
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]) && ret == 0; i++)
-		ret = emit(fn, ctx, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,
+		ret = hfi_metrics_emit(fn, ctx, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,
 			   m[i].name, m[i].type, m[i].name, m[i].v);
 	return ret;
-}
-
-/* plugins that are not DNS handlers (setup only): not in coredns_plugin_enabled */
-static bool is_handler(const char *name)
-{
-	static const char *const setup_only[] = {
-		"health", "ready", "reload", "bind", "debug", "timeouts", "tls", "root",
-		"pprof", "memory", "breakglass", "import", "clouddns", "grpc_server",
-	};
-	for (size_t i = 0; i < sizeof(setup_only) / sizeof(setup_only[0]); i++)
-		if (strcmp(name, setup_only[i]) == 0)
-			return false;
-	return true;
 }
 
 /* coredns_plugin_enabled: metrics' OnStartup sets it for every handler of
@@ -83,7 +56,7 @@ static int metrics_plugins(hf_engine_t *e, int (*fn)(void *, const char *, size_
 		any |= e->cfg->blocks[bi].has_prometheus;
 	if (!any)
 		return 0; /* no series: no HELP/TYPE either (client_golang) */
-	int ret = emit(fn, ctx, "# HELP coredns_plugin_enabled A metric that indicates whether a plugin is enabled on per server and zone basis.\n"
+	int ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_plugin_enabled A metric that indicates whether a plugin is enabled on per server and zone basis.\n"
 		       "# TYPE coredns_plugin_enabled gauge\n");
 	for (size_t bi = 0; bi < e->cfg->nblocks && ret == 0; bi++) {
 		const hfi_block_t *b = &e->cfg->blocks[bi];
@@ -102,11 +75,11 @@ static int metrics_plugins(hf_engine_t *e, int (*fn)(void *, const char *, size_
 					snprintf(server, sizeof(server), "dns://%s:%u", host, b->keys[k].port);
 				for (size_t p = 0; p < b->nplugins && ret == 0; p++) {
 					const char *name = b->plugins[p].name;
-					bool dup = !is_handler(name);
+					bool dup = !hfi_plugin_is_handler(name);
 					for (size_t j = 0; j < p && !dup; j++)
 						dup = strcmp(b->plugins[j].name, name) == 0;
 					if (!dup)
-						ret = emit(fn, ctx, "coredns_plugin_enabled{name=\"%s\",server=\"%s\",view=\"\",zone=\"%s\"} 1\n",
+						ret = hfi_metrics_emit(fn, ctx, "coredns_plugin_enabled{name=\"%s\",server=\"%s\",view=\"\",zone=\"%s\"} 1\n",
 							   name, server, b->keys[k].zone);
 				}
 			}
@@ -117,7 +90,7 @@ static int metrics_plugins(hf_engine_t *e, int (*fn)(void *, const char *, size_
 
 int hfi_engine_metrics(hf_engine_t *e, int (*fn)(void *ctx, const char *data, size_t len), void *ctx)
 {
-	int ret = emit(fn, ctx,
+	int ret = hfi_metrics_emit(fn, ctx,
 		       "# HELP coredns_build_info A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.\n"
 		       "# TYPE coredns_build_info gauge\n"
 		       "coredns_build_info{goversion=\"none\",revision=\"holdfast\",version=\"%s\"} 1\n"
@@ -155,22 +128,22 @@ int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *dat
 	}
 	if (!any_store)
 		return 0;
-	int ret = emit(fn, ctx, "# HELP holdfast_kubernetes_state Serve-stale state of each kubernetes plugin instance (1 = current).\n"
+	int ret = hfi_metrics_emit(fn, ctx, "# HELP holdfast_kubernetes_state Serve-stale state of each kubernetes plugin instance (1 = current).\n"
 		       "# TYPE holdfast_kubernetes_state gauge\n");
 	for (size_t bi = 0; bi < nb && ret == 0; bi++) {
 		if (e->k8s[bi].store == NULL)
 			continue;
 		int st = atomic_load(&e->k8s[bi].state);
 		for (int i = 0; i < 4 && ret == 0; i++)
-			ret = emit(fn, ctx, "holdfast_kubernetes_state{instance=\"%zu\",state=\"%s\"} %d\n",
+			ret = hfi_metrics_emit(fn, ctx, "holdfast_kubernetes_state{instance=\"%zu\",state=\"%s\"} %d\n",
 				   bi, states[i], st == i);
 	}
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP holdfast_index_rebuilds_total Index generations built and published.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP holdfast_index_rebuilds_total Index generations built and published.\n"
 			   "# TYPE holdfast_index_rebuilds_total counter\n");
 	for (size_t bi = 0; bi < nb && ret == 0; bi++)
 		if (e->k8s[bi].store != NULL)
-			ret = emit(fn, ctx, "holdfast_index_rebuilds_total{instance=\"%zu\"} %llu\n", bi,
+			ret = hfi_metrics_emit(fn, ctx, "holdfast_index_rebuilds_total{instance=\"%zu\"} %llu\n", bi,
 				   (unsigned long long)e->k8s[bi].rebuilds);
 	if (ret != 0 || !any_sync)
 		return ret;
@@ -182,7 +155,7 @@ int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *dat
 		{"holdfast_stale_entered_total", "Transitions from LIVE to STALE."},
 	};
 	for (int f = 0; f < 3 && ret == 0; f++) {
-		ret = emit(fn, ctx, "# HELP %s %s\n# TYPE %s counter\n", sf[f].name, sf[f].help, sf[f].name);
+		ret = hfi_metrics_emit(fn, ctx, "# HELP %s %s\n# TYPE %s counter\n", sf[f].name, sf[f].help, sf[f].name);
 		for (size_t bi = 0; bi < nb && ret == 0; bi++) {
 			hfi_k8s_inst_t *inst = &e->k8s[bi];
 			if (inst->store == NULL || inst->sync == NULL)
@@ -190,14 +163,14 @@ int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *dat
 			hfi_sync_stats_t ss;
 			hfi_sync_get_stats(inst->sync, &ss);
 			uint64_t v = f == 0 ? ss.guard_trips : f == 1 ? ss.held_deletions : ss.stale_entered;
-			ret = emit(fn, ctx, "%s{instance=\"%zu\"} %llu\n", sf[f].name, bi,
+			ret = hfi_metrics_emit(fn, ctx, "%s{instance=\"%zu\"} %llu\n", sf[f].name, bi,
 				   (unsigned long long)v);
 		}
 	}
 	if (ret != 0 || !any_api)
 		return ret;
 	for (int f = 0; f < 2 && ret == 0; f++) {
-		ret = emit(fn, ctx, f == 0 ? "# HELP holdfast_api_requests_total Requests sent to the Kubernetes API.\n"
+		ret = hfi_metrics_emit(fn, ctx, f == 0 ? "# HELP holdfast_api_requests_total Requests sent to the Kubernetes API.\n"
 					     "# TYPE holdfast_api_requests_total counter\n"
 					   : "# HELP holdfast_api_relists_total Full relists after the first list.\n"
 					     "# TYPE holdfast_api_relists_total counter\n");
@@ -209,12 +182,12 @@ int hfi_engine_metrics_live(hf_engine_t *e, int (*fn)(void *ctx, const char *dat
 			hfi_api_get_stats(inst->api, &as);
 			for (int r = 0; r < HFI_RES_COUNT && ret == 0; r++) {
 				if (f == 1) {
-					ret = emit(fn, ctx, "holdfast_api_relists_total{instance=\"%zu\",resource=\"%s\"} %llu\n",
+					ret = hfi_metrics_emit(fn, ctx, "holdfast_api_relists_total{instance=\"%zu\",resource=\"%s\"} %llu\n",
 						   bi, res_names[r], (unsigned long long)as.relists[r]);
 					continue;
 				}
 				for (int v = 0; v < 2 && ret == 0; v++)
-					ret = emit(fn, ctx, "holdfast_api_requests_total{instance=\"%zu\",resource=\"%s\",verb=\"%s\"} %llu\n",
+					ret = hfi_metrics_emit(fn, ctx, "holdfast_api_requests_total{instance=\"%zu\",resource=\"%s\",verb=\"%s\"} %llu\n",
 						   bi, res_names[r], v ? "watch" : "list",
 						   (unsigned long long)as.requests[r][v]);
 			}

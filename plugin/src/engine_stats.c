@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "engine_int.h"
+#include "metrics_emit.h"
 
 struct hfi_stats_label {
 	const char *server;
@@ -305,19 +306,6 @@ void hfi_stats_totals(hf_engine_t *e, uint64_t *queries, uint64_t *drops, uint64
 
 typedef int (*out_fn)(void *ctx, const char *data, size_t len);
 
-static int emit(out_fn fn, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int emit(out_fn fn, void *ctx, const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return HF_EINVAL;
-	return fn(ctx, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 /* a float for a histogram's _sum */
 static void fmt_float(char *buf, size_t len, double v)
 {
@@ -333,10 +321,10 @@ static int hist(out_fn fn, void *ctx, const char *name, const char *labels, cons
 	for (size_t i = 0; i < nb && ret == 0; i++) {
 		cum += rd(&h->b[i]);
 		if (seconds)
-			ret = emit(fn, ctx, "%s_bucket{%s,le=\"%s\"} %llu\n", name, labels, dur_le[i],
+			ret = hfi_metrics_emit(fn, ctx, "%s_bucket{%s,le=\"%s\"} %llu\n", name, labels, dur_le[i],
 				   (unsigned long long)cum);
 		else
-			ret = emit(fn, ctx, "%s_bucket{%s,le=\"%u\"} %llu\n", name, labels,
+			ret = hfi_metrics_emit(fn, ctx, "%s_bucket{%s,le=\"%u\"} %llu\n", name, labels,
 				   size_bounds[i], (unsigned long long)cum);
 	}
 	char sum[64];
@@ -345,7 +333,7 @@ static int hist(out_fn fn, void *ctx, const char *name, const char *labels, cons
 	else
 		snprintf(sum, sizeof(sum), "%llu", (unsigned long long)rd(&h->sum));
 	if (ret == 0)
-		ret = emit(fn, ctx, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %s\n%s_count{%s} %llu\n",
+		ret = hfi_metrics_emit(fn, ctx, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %s\n%s_count{%s} %llu\n",
 			   name, labels, (unsigned long long)rd(&h->count), name, labels, sum, name,
 			   labels, (unsigned long long)rd(&h->count));
 	return ret;
@@ -367,15 +355,15 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 		return 0;
 	int ret = 0;
 	if (anydo > 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_do_requests_total Counter of DNS requests with DO bit set per zone.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_do_requests_total Counter of DNS requests with DO bit set per zone.\n"
 			   "# TYPE coredns_dns_do_requests_total counter\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++)
 		if (rd(&t->slot[k].do_requests) > 0)
-			ret = emit(fn, ctx, "coredns_dns_do_requests_total{server=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
+			ret = hfi_metrics_emit(fn, ctx, "coredns_dns_do_requests_total{server=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
 				   s->label[k].server, s->label[k].zone,
 				   (unsigned long long)rd(&t->slot[k].do_requests));
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_request_duration_seconds Histogram of the time (in seconds) each request took per zone.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_request_duration_seconds Histogram of the time (in seconds) each request took per zone.\n"
 			   "# TYPE coredns_dns_request_duration_seconds histogram\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++) {
 		if (rd(&t->slot[k].duration.count) == 0)
@@ -386,7 +374,7 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 			   true);
 	}
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_request_size_bytes Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_request_size_bytes Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.\n"
 			   "# TYPE coredns_dns_request_size_bytes histogram\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++)
 		for (int p = 0; p < 2 && ret == 0; p++) {
@@ -398,7 +386,7 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 				   false);
 		}
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_requests_total Counter of DNS requests made per zone, protocol and family.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_requests_total Counter of DNS requests made per zone, protocol and family.\n"
 			   "# TYPE coredns_dns_requests_total counter\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++)
 		for (int p = 0; p < 2; p++)
@@ -407,13 +395,13 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 					uint64_t v = rd(&t->slot[k].requests[p][f][ty]);
 					if (v == 0)
 						continue;
-					ret = emit(fn, ctx, "coredns_dns_requests_total{family=\"%d\",proto=\"%s\",server=\"%s\",type=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
+					ret = hfi_metrics_emit(fn, ctx, "coredns_dns_requests_total{family=\"%d\",proto=\"%s\",server=\"%s\",type=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
 						   f + 1, proto[p], s->label[k].server,
 						   ty < HFI_ST_TYPES - 1 ? qtypes[ty].name : "other",
 						   s->label[k].zone, (unsigned long long)v);
 				}
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_response_size_bytes Size of the returned response in bytes.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_response_size_bytes Size of the returned response in bytes.\n"
 			   "# TYPE coredns_dns_response_size_bytes histogram\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++)
 		for (int p = 0; p < 2 && ret == 0; p++) {
@@ -425,7 +413,7 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 				   false);
 		}
 	if (ret == 0)
-		ret = emit(fn, ctx, "# HELP coredns_dns_responses_total Counter of response status codes.\n"
+		ret = hfi_metrics_emit(fn, ctx, "# HELP coredns_dns_responses_total Counter of response status codes.\n"
 			   "# TYPE coredns_dns_responses_total counter\n");
 	for (size_t k = 0; k < s->nslots && ret == 0; k++)
 		for (int p = 0; p < HFI_ST_PLUGINS; p++)
@@ -433,7 +421,7 @@ static int write_sum(hf_engine_t *e, const hfi_wstats_t *t, out_fn fn, void *ctx
 				uint64_t v = rd(&t->slot[k].responses[rc][p]);
 				if (v == 0)
 					continue;
-				ret = emit(fn, ctx, "coredns_dns_responses_total{plugin=\"%s\",rcode=\"%s\",server=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
+				ret = hfi_metrics_emit(fn, ctx, "coredns_dns_responses_total{plugin=\"%s\",rcode=\"%s\",server=\"%s\",view=\"\",zone=\"%s\"} %llu\n",
 					   plugin_names[p], rcode_names[rc], s->label[k].server,
 					   s->label[k].zone, (unsigned long long)v);
 			}

@@ -45,7 +45,7 @@ int64_t hfi_engine_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool index_in_use(hf_engine_t *e, uint64_t tag)
+bool hfi_engine_tag_in_use(hf_engine_t *e, uint64_t tag)
 {
 	bool used = false;
 	pthread_mutex_lock(&e->workers_lock);
@@ -63,7 +63,7 @@ static void reclaim(hf_engine_t *e, bool all)
 {
 	size_t keep = 0;
 	for (size_t i = 0; i < e->nretired; i++) {
-		if (all || !index_in_use(e, e->retired[i].tag)) {
+		if (all || !hfi_engine_tag_in_use(e, e->retired[i].tag)) {
 			hfi_engine_index_drop(e->retired[i].ix, e->retired_gen[i]);
 		} else {
 			e->retired_gen[keep] = e->retired_gen[i];
@@ -86,7 +86,7 @@ static int publish(hf_engine_t *e, size_t bi, hfi_k8s_index_t *ix, struct hfi_ar
 		return HF_EOK;
 	if (e->nretired == sizeof(e->retired) / sizeof(e->retired[0])) {
 		/* full: wait for readers (answers take microseconds) */
-		while (index_in_use(e, tag)) {
+		while (hfi_engine_tag_in_use(e, tag)) {
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 		}

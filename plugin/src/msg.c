@@ -659,3 +659,18 @@ int hfi_msg_error(const hfi_query_t *q, int rcode, uint8_t *out, size_t cap)
 		return HF_ESPACE;
 	return (int)pk.off;
 }
+
+size_t hfi_wire_skip_name(const uint8_t *m, size_t len, size_t off)
+{
+	while (off < len) {
+		uint8_t l = m[off];
+		if (l == 0)
+			return off + 1;
+		if ((l & 0xc0) == 0xc0)
+			return off + 2 <= len ? off + 2 : 0;
+		if (l & 0xc0)
+			return 0;
+		off += 1 + (size_t)l;
+	}
+	return 0;
+}

@@ -107,4 +107,9 @@ int hfi_msg_pack(const hfi_query_t *q, const hfi_resp_t *r, uint8_t *out, size_t
  * before the ScrubWriter (SetRcode reply + the OPT echo). */
 int hfi_msg_error(const hfi_query_t *q, int rcode, uint8_t *out, size_t cap);
 
+/* The offset just past the (possibly compressed) name at off in the wire
+ * message m[0..len); 0 when it is malformed or runs past the end.  For
+ * walking a reply's records (log classes, loadbalance); no allocation. */
+size_t hfi_wire_skip_name(const uint8_t *m, size_t len, size_t off);
+
 #endif

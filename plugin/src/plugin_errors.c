@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "engine_int.h"
 #include "log.h"
 #include "plugins.h"
@@ -58,30 +59,7 @@ void hfi_errors_free_block(hfi_plug_block_t *pb)
 /* Go's time.Duration.String() for whole milliseconds. */
 void hfi_go_duration_text(uint32_t ms, char *out, size_t cap)
 {
-	if (ms == 0) {
-		snprintf(out, cap, "0s");
-		return;
-	}
-	if (ms < 1000) {
-		snprintf(out, cap, "%ums", ms);
-		return;
-	}
-	unsigned h = ms / 3600000, m = (ms / 60000) % 60, s = (ms / 1000) % 60, frac = ms % 1000;
-	char sec[16];
-	if (frac == 0) {
-		snprintf(sec, sizeof(sec), "%u", s);
-	} else {
-		snprintf(sec, sizeof(sec), "%u.%03u", s, frac);
-		size_t l = strlen(sec);
-		while (sec[l - 1] == '0')
-			sec[--l] = '\0';
-	}
-	if (h > 0)
-		snprintf(out, cap, "%uh%um%ss", h, m, sec);
-	else if (m > 0)
-		snprintf(out, cap, "%um%ss", m, sec);
-	else
-		snprintf(out, cap, "%ss", sec);
+	hfi_go_duration_str((int64_t)ms * 1000000, out, cap);
 }
 
 static void flush_one(const hfi_cfg_errors_pattern_t *p, hfi_errors_ctr_t *c)
@@ -140,27 +118,13 @@ void hfi_errors_report(hf_worker_t *w, int rcode, const char *msg)
 	hfi_log(level, "errors", "%d %s %s: %s", rcode, name, type, msg);
 }
 
-/* DNS handlers only: setup-only directives are not in the chain (the
- * same list as coredns_plugin_enabled, engine_metrics.c). */
-static bool is_handler(const char *name)
-{
-	static const char *const setup_only[] = {
-		"health", "ready", "reload", "bind", "debug", "timeouts", "tls", "root",
-		"pprof", "memory", "breakglass", "import", "clouddns", "grpc_server",
-	};
-	for (size_t i = 0; i < sizeof(setup_only) / sizeof(setup_only[0]); i++)
-		if (strcmp(name, setup_only[i]) == 0)
-			return false;
-	return true;
-}
-
 void hfi_errors_chain_end(hf_worker_t *w, const hfi_block_t *b)
 {
 	if (!b->has_errors)
 		return;
 	const char *last = NULL;
 	for (size_t i = 0; i < b->nplugins; i++)
-		if (is_handler(b->plugins[i].name))
+		if (hfi_plugin_is_handler(b->plugins[i].name))
 			last = b->plugins[i].name;
 	if (last == NULL)
 		return;

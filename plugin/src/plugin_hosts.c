@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "file_util.h"
 #include "log.h"
 #include "plugins.h"
 
@@ -33,29 +34,7 @@ static char *read_file(const char *path, size_t *len, struct stat *st)
 		close(fd);
 		return NULL;
 	}
-	size_t cap = (size_t)st->st_size + 1, n = 0;
-	char *buf = malloc(cap);
-	while (buf != NULL) {
-		if (n == cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return buf;
+	return hfi_read_fd_all(fd, (size_t)st->st_size + 1, len);
 }
 
 static void table_free(void *t)

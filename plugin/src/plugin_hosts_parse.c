@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ip_util.h"
 #include "plugins.h"
 
 typedef struct builder {
@@ -78,13 +79,7 @@ static int parse_ip(const char *s, uint8_t addr[16])
 	}
 	if (inet_pton(AF_INET6, s, addr) != 1)
 		return 0;
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (memcmp(addr, mapped, 12) == 0) {
-		memmove(addr, addr + 12, 4);
-		memset(addr + 4, 0, 12);
-		return 4;
-	}
-	return 6;
+	return hfi_ip6_unmap(addr);
 }
 
 static void add(builder_t *b, int family, const uint8_t addr[16], const char *name)
@@ -367,13 +362,7 @@ int hfi_hosts_reverse_addr(const uint8_t *name, uint8_t addr[16])
 			addr[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
 			p += 2;
 		}
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		if (memcmp(addr, mapped, 12) == 0) {
-			memmove(addr, addr + 12, 4);
-			memset(addr + 4, 0, 12);
-			return 4;
-		}
-		return 6;
+		return hfi_ip6_unmap(addr);
 	}
 	return 0;
 }

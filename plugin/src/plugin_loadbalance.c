@@ -18,18 +18,13 @@
 
 #include "engine_int.h"
 #include "plugins.h"
+#include "rng.h"
 
 /* xorshift64* in [0, n) */
 static uint32_t rnd(uint64_t *state, uint32_t n)
 {
-	uint64_t x = *state;
-	if (x == 0)
-		x = 0x9e3779b97f4a7c15ull;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return n ? (uint32_t)(((x * 0x2545F4914F6CDD1Dull) >> 32) % n) : 0;
+	uint64_t x = hfi_rng_next(state);
+	return n ? (uint32_t)((x >> 32) % n) : 0;
 }
 
 uint32_t hfi_lb_rand(hf_worker_t *w, uint32_t n)
@@ -150,21 +145,6 @@ void hfi_lb_shuffle(hfi_resp_t *resp, uint64_t *rng)
 
 static void round_robin_wire(hf_worker_t *w, uint8_t *m, size_t len);
 
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-	while (off < len) {
-		uint8_t l = m[off];
-		if (l == 0)
-			return off + 1;
-		if ((l & 0xc0) == 0xc0)
-			return off + 2 <= len ? off + 2 : 0;
-		if (l & 0xc0)
-			return 0;
-		off += 1 + (size_t)l;
-	}
-	return 0;
-}
-
 void hfi_lb_apply_wire(hf_worker_t *w, uint8_t *m, size_t len)
 {
 	int bi = w->pw.block;
@@ -188,7 +168,7 @@ static void round_robin_wire(hf_worker_t *w, uint8_t *m, size_t len)
 	unsigned qd = (unsigned)(m[4] << 8 | m[5]), an = (unsigned)(m[6] << 8 | m[7]);
 	if (qd != 1 || an < 2 || an > 256)
 		return;
-	size_t off = skip_name(m, len, 12);
+	size_t off = hfi_wire_skip_name(m, len, 12);
 	if (off == 0 || off + 4 > len)
 		return;
 	off += 4;

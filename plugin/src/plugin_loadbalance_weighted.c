@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "file_util.h"
+#include "ip_util.h"
 #include "log.h"
 #include "plugins.h"
 
@@ -62,13 +64,7 @@ static int parse_ip(const char *s, uint8_t addr[16])
 		return inet_pton(AF_INET, s, addr) == 1 ? 4 : 0;
 	if (inet_pton(AF_INET6, s, addr) != 1)
 		return 0;
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (memcmp(addr, mapped, 12) == 0) {
-		memmove(addr, addr + 12, 4);
-		memset(addr + 4, 0, 12);
-		return 4;
-	}
-	return 6;
+	return hfi_ip6_unmap(addr);
 }
 
 static int cmp_name(const uint8_t *a, const uint8_t *b)
@@ -229,27 +225,8 @@ static int load(hf_engine_t *e, size_t bi, char *err, size_t errlen)
 	int fd = open(c->weight_file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 1;
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf != NULL) {
-		if (n == cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
+	size_t n;
+	char *buf = hfi_read_fd_all(fd, 4096, &n);
 	if (buf == NULL) {
 		snprintf(err, errlen, "%s", hf_strerror(HF_ENOMEM));
 		return -1;
@@ -392,50 +369,66 @@ static bool in_cidr(const hfi_cidr_t *c, int fam, const uint8_t *a)
 	return (c->addr[full] & mask) == (a[full] & mask);
 }
 
-static void weighted_section(hf_worker_t *w, const struct hfi_lb_weights *t, hfi_resp_t *r,
-			     uint8_t sec)
+/* The weighted draw (weighted.go): one of the n addresses with weights
+ * wt, picked with probability weight / sum over the addresses taken in
+ * descending weight order (stable within a weight); its index. */
+static size_t draw(hf_worker_t *w, const uint8_t *wt, size_t n)
 {
-	uint16_t cname[HFI_RESP_MAX_RR], addr[HFI_RESP_MAX_RR], mx[HFI_RESP_MAX_RR], rest[HFI_RESP_MAX_RR];
-	size_t nc = 0, na = 0, nm = 0, nr = 0;
+	uint32_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += wt[i];
+	uint32_t v = hfi_lb_rand(w, sum), psum = 0;
+	for (unsigned lvl = 256; lvl-- > 0;)
+		for (size_t i = 0; i < n; i++)
+			if (wt[i] == lvl && v < (psum += wt[i]))
+				return i;
+	return 0;
+}
+
+/* A section's records by the groups both policies order: CNAME, A/AAAA,
+ * MX, everything else (indexes into r->rr, in record order). */
+typedef struct groups {
+	uint16_t cname[HFI_RESP_MAX_RR], addr[HFI_RESP_MAX_RR], mx[HFI_RESP_MAX_RR],
+		rest[HFI_RESP_MAX_RR];
+	size_t nc, na, nm, nr;
+} groups_t;
+
+static void group_section(const hfi_resp_t *r, uint8_t sec, groups_t *g)
+{
+	g->nc = g->na = g->nm = g->nr = 0;
 	for (uint16_t i = 0; i < r->nrr; i++) {
 		if (r->rr[i].section != sec)
 			continue;
 		uint16_t ty = r->rr[i].type;
 		if (ty == HFI_T_CNAME)
-			cname[nc++] = i;
+			g->cname[g->nc++] = i;
 		else if (ty == HFI_T_A || ty == HFI_T_AAAA)
-			addr[na++] = i;
+			g->addr[g->na++] = i;
 		else if (ty == HFI_T_MX)
-			mx[nm++] = i;
+			g->mx[g->nm++] = i;
 		else
-			rest[nr++] = i;
+			g->rest[g->nr++] = i;
 	}
+}
+
+static void weighted_section(hf_worker_t *w, const struct hfi_lb_weights *t, hfi_resp_t *r,
+			     uint8_t sec)
+{
+	groups_t g;
+	group_section(r, sec, &g);
+	uint16_t *cname = g.cname, *addr = g.addr, *mx = g.mx, *rest = g.rest;
+	size_t nc = g.nc, na = g.na, nm = g.nm, nr = g.nr;
 	if (na == 0)
 		return;
 	/* weights, then the draw over addresses sorted by weight (descending) */
 	uint8_t wt[HFI_RESP_MAX_RR];
-	uint32_t sum = 0;
 	for (size_t i = 0; i < na; i++) {
 		uint8_t a[16], owner[HFI_DNAME_MAX + 1];
 		int fam = rr_addr(&r->rr[addr[i]], a);
 		rr_owner(&r->rr[addr[i]], owner);
 		wt[i] = (uint8_t)hfi_lb_weight_of(t, owner, fam, a);
-		sum += wt[i];
 	}
-	uint32_t v = hfi_lb_rand(w, sum), psum = 0;
-	size_t top = 0;
-	bool found = false;
-	for (unsigned lvl = 256; lvl-- > 0 && !found;) {
-		for (size_t i = 0; i < na && !found; i++) {
-			if (wt[i] != lvl)
-				continue;
-			psum += wt[i];
-			if (v < psum) {
-				top = i;
-				found = true;
-			}
-		}
-	}
+	size_t top = draw(w, wt, na);
 	uint16_t tmp = addr[0];
 	addr[0] = addr[top];
 	addr[top] = tmp;
@@ -464,23 +457,11 @@ void hfi_lb_weighted(hf_worker_t *w, size_t bi, hfi_resp_t *resp)
 
 static void prefer_section(const hfi_plug_block_t *pb, hfi_resp_t *r, uint8_t sec)
 {
-	uint16_t cname[HFI_RESP_MAX_RR], addr[HFI_RESP_MAX_RR], mx[HFI_RESP_MAX_RR], rest[HFI_RESP_MAX_RR];
-	size_t nc = 0, na = 0, nm = 0, nr = 0, n = 0;
-	for (uint16_t i = 0; i < r->nrr; i++) {
-		if (r->rr[i].section != sec)
-			continue;
-		n++;
-		uint16_t ty = r->rr[i].type;
-		if (ty == HFI_T_CNAME)
-			cname[nc++] = i;
-		else if (ty == HFI_T_A || ty == HFI_T_AAAA)
-			addr[na++] = i;
-		else if (ty == HFI_T_MX)
-			mx[nm++] = i;
-		else
-			rest[nr++] = i;
-	}
-	if (n == 0)
+	groups_t g;
+	group_section(r, sec, &g);
+	uint16_t *cname = g.cname, *addr = g.addr, *mx = g.mx, *rest = g.rest;
+	size_t nc = g.nc, na = g.na, nm = g.nm, nr = g.nr;
+	if (nc + na + nm + nr == 0)
 		return;
 	uint16_t ord[HFI_RESP_MAX_RR];
 	uint8_t seen[HFI_RESP_MAX_RR];
@@ -586,23 +567,13 @@ bool hfi_lb_weighted_wire(hf_worker_t *w, size_t bi, uint8_t *m, size_t len)
 	if (n < 0)
 		return false;
 	const struct hfi_lb_weights *t = atomic_load(&w->e->plug->blocks[bi].lbw);
-	uint8_t wt[256];
-	uint32_t sum = 0;
+	uint8_t wt[256] = {0};
 	for (int i = 0; i < n; i++) {
 		uint8_t a[16] = {0};
 		memcpy(a, rec[i].addr, rec[i].family == 4 ? 4 : 16);
 		wt[i] = (uint8_t)hfi_lb_weight_of(t, w->q.lname, rec[i].family, a);
-		sum += wt[i];
 	}
-	uint32_t v = hfi_lb_rand(w, sum), psum = 0;
-	int top = 0;
-	bool found = false;
-	for (unsigned lvl = 256; lvl-- > 0 && !found;)
-		for (int i = 0; i < n && !found; i++)
-			if (wt[i] == lvl && v < (psum += wt[i])) {
-				top = i;
-				found = true;
-			}
+	int top = (int)draw(w, wt, (size_t)n);
 	int ord[256];
 	for (int i = 0; i < n; i++)
 		ord[i] = i;

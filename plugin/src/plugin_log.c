@@ -301,21 +301,6 @@ size_t hfi_log_format(const char *s, const hfi_log_fields_t *f, char *out, size_
 
 /* ---- classes: response.Typify + Classify on the wire reply ---- */
 
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-	while (off < len) {
-		uint8_t l = m[off];
-		if (l == 0)
-			return off + 1;
-		if ((l & 0xc0) == 0xc0)
-			return off + 2 <= len ? off + 2 : 0;
-		if (l & 0xc0)
-			return 0;
-		off += 1 + (size_t)l;
-	}
-	return 0;
-}
-
 /* Walks the reply: authority SOA/NS presence and the OPT's extended rcode. */
 static void scan(const uint8_t *m, size_t len, bool *soa, bool *ns, uint8_t *ext)
 {
@@ -328,14 +313,14 @@ static void scan(const uint8_t *m, size_t len, bool *soa, bool *ns, uint8_t *ext
 		cnt[i] = (unsigned)(m[4 + 2 * i] << 8 | m[5 + 2 * i]);
 	size_t off = 12;
 	for (unsigned i = 0; i < cnt[0]; i++) {
-		off = skip_name(m, len, off);
+		off = hfi_wire_skip_name(m, len, off);
 		if (off == 0 || off + 4 > len)
 			return;
 		off += 4;
 	}
 	for (int sec = 1; sec < 4; sec++) {
 		for (unsigned i = 0; i < cnt[sec]; i++) {
-			off = skip_name(m, len, off);
+			off = hfi_wire_skip_name(m, len, off);
 			if (off == 0 || off + 10 > len)
 				return;
 			uint16_t type = (uint16_t)(m[off] << 8 | m[off + 1]);

@@ -16,6 +16,18 @@
 #include "engine_int.h"
 #include "plugins.h"
 
+bool hfi_plugin_is_handler(const char *name)
+{
+	static const char *const setup_only[] = {
+		"health", "ready", "reload", "bind", "debug", "timeouts", "tls", "root",
+		"pprof", "memory", "breakglass", "import", "clouddns", "grpc_server",
+	};
+	for (size_t i = 0; i < sizeof(setup_only) / sizeof(setup_only[0]); i++)
+		if (strcmp(name, setup_only[i]) == 0)
+			return false;
+	return true;
+}
+
 int hfi_plugins_open(hf_engine_t *e, char *err, size_t errlen)
 {
 	hfi_plugins_t *p = calloc(1, sizeof(*p));
@@ -92,24 +104,12 @@ void hfi_plugins_maint(hf_engine_t *e, int64_t now_ms)
 	hfi_plugins_reclaim(e, false);
 }
 
-static bool in_use(hf_engine_t *e, uint64_t tag)
-{
-	bool used = false;
-	pthread_mutex_lock(&e->workers_lock);
-	for (size_t i = 0; i < e->nworkers && !used; i++) {
-		uint64_t a = atomic_load(&e->workers[i]->active);
-		used = a != 0 && a < tag;
-	}
-	pthread_mutex_unlock(&e->workers_lock);
-	return used;
-}
-
 void hfi_plugins_reclaim(hf_engine_t *e, bool all)
 {
 	hfi_plugins_t *p = e->plug;
 	size_t keep = 0;
 	for (size_t i = 0; i < p->nretired; i++) {
-		if (all || !in_use(e, p->retired[i].tag))
+		if (all || !hfi_engine_tag_in_use(e, p->retired[i].tag))
 			p->retired[i].free_fn(p->retired[i].p);
 		else
 			p->retired[keep++] = p->retired[i];

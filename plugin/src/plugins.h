@@ -124,6 +124,10 @@ typedef struct hfi_plug_worker {
 	char line[HFI_LOG_LINE_MAX];
 } hfi_plug_worker_t;
 
+/* plugins.c: false for the setup-only directives (health, ready, reload,
+ * bind, ...), which are neither in the DNS handler chain (errors) nor in
+ * coredns_plugin_enabled (engine_metrics.c); true for every other name. */
+bool hfi_plugin_is_handler(const char *name);
 /* plugins.c: lifecycle */
 int hfi_plugins_open(struct hf_engine *e, char *err, size_t errlen);
 void hfi_plugins_close(struct hf_engine *e);

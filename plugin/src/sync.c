@@ -106,6 +106,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "holdfast.h"
 #include "log.h"
 #include "mm.h"
@@ -372,25 +373,10 @@ static bool guard_on(const hfi_sync_t *s)
 }
 
 /* Go-style duration for log lines ("5m0s", "30s", "250ms"). */
+/* Go's time.Duration.String() of ms milliseconds, as CoreDNS logs them. */
 static void fmt_dur(char *buf, size_t len, int64_t ms)
 {
-	if (ms < 1000) {
-		snprintf(buf, len, "%lldms", (long long)ms);
-		return;
-	}
-	long long sec = (long long)(ms / 1000), frac = (long long)(ms % 1000);
-	long long h = sec / 3600, m = (sec / 60) % 60, sc = sec % 60;
-	char sbuf[32];
-	if (frac != 0)
-		snprintf(sbuf, sizeof(sbuf), "%lld.%03llds", sc, frac);
-	else
-		snprintf(sbuf, sizeof(sbuf), "%llds", sc);
-	if (h > 0)
-		snprintf(buf, len, "%lldh%lldm%s", h, m, sbuf);
-	else if (m > 0)
-		snprintf(buf, len, "%lldm%s", m, sbuf);
-	else
-		snprintf(buf, len, "%s", sbuf);
+	hfi_go_duration_str(ms * 1000000, buf, len);
 }
 
 static bool all_wanted(const hfi_sync_t *s, bool need_healthy)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "holdfast.h"
+#include "fuzz_engine.h"
 
 #define MAX_LINES 32
 #define MAX_LINE 4096
@@ -62,41 +63,16 @@ static void check(int ok)
 		abort();
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		abort();
-	fputs(text, f);
-	fclose(f);
-}
-
 static void setup(void)
 {
 	char dir[] = "/tmp/hf-fuzz-admin-XXXXXX";
-	if (mkdtemp(dir) == NULL)
-		abort();
-	write_file(dir, "Corefile", corefile);
-	write_file(dir, "cluster.yaml", manifest);
-	write_file(dir, "token", "0123456789abcdef0123456789abcdef\n");
-	char path[600], err[2048];
-	snprintf(path, sizeof(path), "%s/Corefile", dir);
-	engine = hf_engine_open(path, 0, HF_OPEN_QUIET, err, sizeof(err));
-	if (engine == NULL) {
-		fprintf(stderr, "fuzz_admin: %s\n", err);
-		abort();
-	}
+	const char *const files[][2] = {{"Corefile", corefile}, {"cluster.yaml", manifest},
+					{"token", "0123456789abcdef0123456789abcdef\n"}};
+	engine = hff_open("fuzz_admin", dir, files, 3, 0);
 	worker = hf_worker_new(engine);
 	if (worker == NULL)
 		abort();
-	static const char *const files[] = { "Corefile", "cluster.yaml", "token" };
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+	hff_cleanup(dir, files, 3);
 }
 
 /* Runs one command and checks the reply's shape. */
@@ -184,7 +160,7 @@ static void reset(void)
 			if (strncmp(list, "OK", 2) == 0)
 				break; /* empty list */
 			size_t w = strcspn(list, " \t\n");
-			char cmd[600];
+			char cmd[2048]; /* a listed name: 255 octets as \DDD are 1020 chars */
 			snprintf(cmd, sizeof(cmd), "%s %.*s", lists[k][1], (int)w, list);
 			check(hf_admin(engine, cmd, reply, sizeof(reply)) == HF_EOK);
 			check(round < 299);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "holdfast.h"
+#include "fuzz_engine.h"
 #include "dns_mutator.h"
 
 static const char corefile[] =
@@ -51,38 +52,14 @@ static hf_engine_t *engine;
 static hf_worker_t *worker;
 static int nlisteners;
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		abort();
-	fputs(text, f);
-	fclose(f);
-}
-
 static void setup(void)
 {
 	char dir[] = "/tmp/hf-fuzz-XXXXXX";
-	if (mkdtemp(dir) == NULL)
-		abort();
-	write_file(dir, "Corefile", corefile);
-	write_file(dir, "cluster.yaml", manifest);
-	char path[512], err[2048];
-	snprintf(path, sizeof(path), "%s/Corefile", dir);
-	engine = hf_engine_open(path, 0, HF_OPEN_QUIET, err, sizeof(err));
-	if (engine == NULL) {
-		fprintf(stderr, "fuzz_answer: %s\n", err);
-		abort();
-	}
+	const char *const files[][2] = {{"Corefile", corefile}, {"cluster.yaml", manifest}};
+	engine = hff_open("fuzz_answer", dir, files, 2, 0);
 	worker = hf_worker_new(engine);
 	nlisteners = hf_listener_count(engine);
-	char p2[600];
-	snprintf(p2, sizeof(p2), "%s/cluster.yaml", dir);
-	unlink(p2);
-	unlink(path);
-	rmdir(dir);
+	hff_cleanup(dir, files, 2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

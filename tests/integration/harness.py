@@ -750,6 +750,97 @@ UPSTREAM_PTR = "ptr.upstream.test."
 UPSTREAM_TTL = 60
 
 
+def parse_query(wire):
+    """What a test DNS server received: the message, or None when wire does
+    not parse or asks no question (such a query gets no reply)."""
+    try:
+        q = dns.message.from_wire(wire)
+    except Exception:  # noqa: BLE001 - any garbage is just not a query
+        return None
+    return q if q.question else None
+
+
+def close_quietly(*socks):
+    """Closes each socket, ignoring errors (a test server's stop)."""
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def bind_dns_pair(host=LOOPBACK, port=None):
+    """A UDP and a TCP socket bound to the same port on host, for a test
+    DNS server: port, or a free one (20 tries).  Returns (udp, tcp, port);
+    an OSError when a given port is taken, HarnessError when no free port
+    was found."""
+    for _ in range(20):
+        p = port or free_port()
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, p))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, p))
+            return udp, tcp, p
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port:
+                raise
+    raise HarnessError(f"test DNS server: no free port on {host}")
+
+
+def start_dns_threads(udp, tcp, udp_loop, tcp_loop, backlog=16, poll=0.2):
+    """Listens on tcp, sets both sockets' poll timeout (how often the loops
+    look at their stop flag) and starts udp_loop / tcp_loop as daemon
+    threads; returns the threads."""
+    tcp.listen(backlog)
+    udp.settimeout(poll)
+    tcp.settimeout(poll)
+    threads = [threading.Thread(target=udp_loop, daemon=True),
+               threading.Thread(target=tcp_loop, daemon=True)]
+    for th in threads:
+        th.start()
+    return threads
+
+
+def serve_udp(sock, handle, stopped):
+    """A test DNS server's UDP loop: until stopped() or sock is closed,
+    sends handle(wire) back to each datagram's sender (None, or an
+    exception in handle: no reply).  sock needs a timeout."""
+    while not stopped():
+        try:
+            wire, peer = sock.recvfrom(65535)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        try:
+            out = handle(wire)
+        except Exception:  # noqa: BLE001 - a query the handler chokes on gets no reply
+            out = None
+        if out:
+            try:
+                sock.sendto(out, peer)
+            except OSError:
+                pass
+
+
+def serve_tcp(sock, on_conn, stopped):
+    """A test DNS server's TCP accept loop: until stopped() or sock is
+    closed, runs on_conn(conn) in a daemon thread for each connection.
+    sock needs a timeout."""
+    while not stopped():
+        try:
+            conn, _ = sock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=on_conn, args=(conn,), daemon=True).start()
+
+
 class FakeUpstream:
     """A tiny DNS server on 127.0.0.1 (UDP + TCP, same port) with fixed
     answers, used as the `forward` target:
@@ -764,39 +855,20 @@ class FakeUpstream:
         self.log = []
         self.lock = threading.Lock()
         self.stopping = False
-        for _ in range(20):
-            port = free_port()
-            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                self.udp.bind((LOOPBACK, port))
-                self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                self.tcp.bind((LOOPBACK, port))
-                break
-            except OSError:
-                self.udp.close()
-                self.tcp.close()
-        else:
-            raise HarnessError("fake upstream: no port")
-        self.port = port
-        self.tcp.listen(16)
-        self.udp.settimeout(0.2)
-        self.tcp.settimeout(0.2)
-        self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
-                        threading.Thread(target=self._tcp_loop, daemon=True)]
-        for th in self.threads:
-            th.start()
+        self.udp, self.tcp, self.port = bind_dns_pair(LOOPBACK)
+        self._serve()
+
+    def _serve(self):
+        """Starts answering on self.udp / self.tcp (bound by the caller)."""
+        self.threads = start_dns_threads(self.udp, self.tcp, self._udp_loop, self._tcp_loop)
 
     @property
     def addr(self):
         return f"{LOOPBACK}:{self.port}"
 
     def answer(self, wire, proto):
-        try:
-            q = dns.message.from_wire(wire)
-        except Exception:  # noqa: BLE001
-            return None
-        if not q.question:
+        q = parse_query(wire)
+        if q is None:
             return None
         qq = q.question[0]
         with self.lock:
@@ -827,29 +899,10 @@ class FakeUpstream:
             return sum(1 for _, n, t in self.log if n == name and (rdtype is None or t == rdtype))
 
     def _udp_loop(self):
-        while not self.stopping:
-            try:
-                wire, peer = self.udp.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            out = self.answer(wire, "udp")
-            if out:
-                try:
-                    self.udp.sendto(out, peer)
-                except OSError:
-                    pass
+        serve_udp(self.udp, lambda wire: self.answer(wire, "udp"), lambda: self.stopping)
 
     def _tcp_loop(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.tcp.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
+        serve_tcp(self.tcp, self._tcp_conn, lambda: self.stopping)
 
     def _tcp_conn(self, conn):
         try:
@@ -868,11 +921,7 @@ class FakeUpstream:
 
     def stop(self):
         self.stopping = True
-        for s in (self.udp, self.tcp):
-            try:
-                s.close()
-            except OSError:
-                pass
+        close_quietly(self.udp, self.tcp)
 
 
 _upstream = [None]

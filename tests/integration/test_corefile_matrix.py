@@ -387,13 +387,7 @@ class Upstream53(harness.FakeUpstream):
         else:
             raise HarnessError(f"upstream: no 127.53.X.Y:53 address free ({last})")
         self.udp, self.tcp, self.host, self.port = udp, tcp, host, 53
-        self.tcp.listen(16)
-        self.udp.settimeout(0.2)
-        self.tcp.settimeout(0.2)
-        self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
-                        threading.Thread(target=self._tcp_loop, daemon=True)]
-        for th in self.threads:
-            th.start()
+        self._serve()
 
     @property
     def addr(self):

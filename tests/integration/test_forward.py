@@ -14,7 +14,6 @@ transport and TCP connections, and answers A queries with its own address
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import threading
@@ -66,32 +65,10 @@ class Up:
         self._open()
 
     def _open(self):
-        for _ in range(20):
-            port = self.port or free_port()
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                u.bind((self.host, port))
-                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                t.bind((self.host, port))
-                break
-            except OSError:
-                u.close()
-                t.close()
-                if self.port:
-                    raise
-        else:
-            raise harness.HarnessError("upstream: no port")
-        self.port = port
-        self.udp, self.tcp = u, t
-        t.listen(64)
-        u.settimeout(0.1)
-        t.settimeout(0.1)
+        self.udp, self.tcp, self.port = harness.bind_dns_pair(self.host, self.port)
         self.stopping = False
-        self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
-                        threading.Thread(target=self._tcp_loop, daemon=True)]
-        for th in self.threads:
-            th.start()
+        self.threads = harness.start_dns_threads(self.udp, self.tcp, self._udp_loop,
+                                                 self._tcp_loop, backlog=64, poll=0.1)
 
     @property
     def addr(self):
@@ -110,11 +87,8 @@ class Up:
             return self.udp_q + self.tcp_q
 
     def reply(self, wire, proto):
-        try:
-            q = dns.message.from_wire(wire)
-        except Exception:  # noqa: BLE001
-            return None
-        if not q.question:
+        q = harness.parse_query(wire)
+        if q is None:
             return None
         qq = q.question[0]
         probe = qq.rdtype == dns.rdatatype.NS and qq.name == dns.name.root
@@ -165,36 +139,15 @@ class Up:
         return out
 
     def _udp_loop(self):
-        sock = self.udp
-        while not self.stopping:
-            try:
-                wire, peer = sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            out = self.reply(wire, "udp")
-            if out:
-                try:
-                    sock.sendto(out, peer)
-                except OSError:
-                    pass
+        harness.serve_udp(self.udp, lambda wire: self.reply(wire, "udp"), lambda: self.stopping)
 
     def _tcp_loop(self):
-        sock = self.tcp
-        while not self.stopping:
-            try:
-                conn, _ = sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.tcp_conns += 1
-                self.open_conns += 1
-            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
+        harness.serve_tcp(self.tcp, self._tcp_conn, lambda: self.stopping)
 
     def _tcp_conn(self, conn):
+        with self.lock:
+            self.tcp_conns += 1
+            self.open_conns += 1
         try:
             while not self.stopping:
                 deadline = time.monotonic() + 20
@@ -214,11 +167,7 @@ class Up:
 
     def stop(self):
         self.stopping = True
-        for s in (self.udp, self.tcp):
-            try:
-                s.close()
-            except OSError:
-                pass
+        harness.close_quietly(self.udp, self.tcp)
         for th in self.threads:
             th.join(timeout=1)
 

@@ -69,26 +69,11 @@ class Upstream:
         return f"{LOOPBACK}:{self.port}"
 
     def _loop(self):
-        while not self.stopping:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            r = self.reply(data)
-            try:
-                if r is not None:
-                    self.sock.sendto(r, peer)
-            except OSError:
-                pass
+        harness.serve_udp(self.sock, self.reply, lambda: self.stopping)
 
     def reply(self, data):
-        try:
-            q = dns.message.from_wire(data)
-        except Exception:
-            return None
-        if not q.question:
+        q = harness.parse_query(data)
+        if q is None:
             return None
         name = q.question[0].name.to_text().lower()
         with self.lock:

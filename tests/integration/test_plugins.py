@@ -6,6 +6,7 @@ data files (data/plugins.hosts), never from holdfast's own output.
 Servers: data/plugins.Corefile, data/plugins2.Corefile.
 """
 
+import contextlib
 import itertools
 import os
 import re
@@ -327,6 +328,29 @@ def test_log_class_error(t):
             "plugins2: a block without log logs nothing", "\n".join(lines[-5:]))
 
 
+@contextlib.contextmanager
+def one_off(d, *args, grace=0):
+    """A one-off holdfast on d/Corefile (cwd d, output in d/out.log, extra
+    command-line args); stopped on exit: SIGTERM with grace seconds to go
+    when grace is set, then SIGKILL."""
+    with open(d / "out.log", "wb") as out:
+        p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile"), *args], cwd=d,
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        yield p
+    finally:
+        if grace and p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+
+
 def test_log_custom_format_fields(t):
     # custom format with every kind of node, class all (plugins Corefile
     # written here, a one-off server)
@@ -337,11 +361,7 @@ def test_log_custom_format_fields(t):
         ". {\n    bind 127.0.0.1\n    hosts plugins.hosts\n"
         "    log . \"{type} {name} {class} {rcode} {>rflags} {rsize} "
         "{/meta} {nokey} }x {proto} {>bufsize} {>opcode} {>do}\"\n}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile"), "-dns.port",
-                          str(port)], cwd=d, stdin=subprocess.DEVNULL,
-                         stdout=open(d / "out.log", "wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True)
-    try:
+    with one_off(d, "-dns.port", str(port)) as p:
         reply = None
         deadline = time.monotonic() + 5
         while "holdfast-" not in (d / "out.log").read_text(errors="replace") and \
@@ -364,9 +384,6 @@ def test_log_custom_format_fields(t):
             time.sleep(0.05)
         t.check(want in lines, "log custom: replacer output exact",
                 "want " + want + "\n" + "\n".join(lines[-6:]))
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
 
 
 # ------------------------------------------------------------------- loop
@@ -402,10 +419,7 @@ def test_loop_not_detected_with_upstream(t):
     d = Path(CFG.tmpdir("noloop"))
     port = harness.free_port()
     loop_corefile(d, port, up.addr)
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile")], cwd=d,
-                         stdin=subprocess.DEVNULL, stdout=open(d / "out.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with one_off(d, grace=8) as p:
         time.sleep(3.5)
         t.check(p.poll() is None, "loop: with a real upstream the server keeps running",
                 (d / "out.log").read_text(errors="replace")[-500:])
@@ -420,14 +434,6 @@ def test_loop_not_detected_with_upstream(t):
                 "loop: queries are forwarded normally")
         out = (d / "out.log").read_text(errors="replace")
         t.check("[FATAL]" not in out, "loop: no FATAL line", out[-300:])
-    finally:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
 
 
 # ---------------------------------------------------------------- -plugins
@@ -457,10 +463,7 @@ def test_errors_forward_failure(t):
     dead = harness.free_port()  # nothing listens there: every exchange fails
     (d / "Corefile").write_text(
         f".:{port} {{\n    bind 127.0.0.1\n    errors\n    forward . 127.0.0.1:{dead}\n}}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile")], cwd=d,
-                         stdin=subprocess.DEVNULL, stdout=open(d / "out.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with one_off(d):
         time.sleep(0.5)
         q = harness.build_query("Fail.Example.", "A")
         harness.udp_exchange(port, q.to_wire(), timeout=7, label="errors")
@@ -468,9 +471,6 @@ def test_errors_forward_failure(t):
         out = (d / "out.log").read_text(errors="replace")
         t.check(re.search(r"^\[ERROR\] plugin/errors: 2 fail\.example\. A: .+$", out, re.M),
                 "errors: a forward failure is logged as RCODE NAME TYPE: ERROR", out[-400:])
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
 
 
 def test_errors_consolidate(t):
@@ -482,10 +482,7 @@ def test_errors_consolidate(t):
         f".:{port} {{\n    bind 127.0.0.1\n    errors {{\n"
         f"        consolidate 1s \"^(read|dial) udp\" warning\n    }}\n"
         f"    forward . 127.0.0.1:{dead}\n}}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile")], cwd=d,
-                         stdin=subprocess.DEVNULL, stdout=open(d / "out.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with one_off(d):
         time.sleep(0.5)
         for name in ("one.example.", "two.example."):
             q = harness.build_query(name, "A")
@@ -502,9 +499,6 @@ def test_errors_consolidate(t):
         t.check(want.search(out), "errors: consolidated summary line", out[-400:])
         t.check("plugin/errors: 2 one.example." not in out,
                 "errors: consolidated errors are not logged one by one", out[-400:])
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
 
 
 def firsts(s, name, n):
@@ -596,10 +590,7 @@ def test_hosts_metrics(t):
     (d / "Corefile").write_text(
         f".:{port} {{\n    bind 127.0.0.1\n    prometheus 127.0.0.1:{mport}\n"
         f"    hosts {hosts} {{\n        10.0.0.9 c.example.org\n    }}\n}}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile")], cwd=d,
-                         stdin=subprocess.DEVNULL, stdout=open(d / "out.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with one_off(d):
         body = None
         deadline = time.monotonic() + 5
         while body is None and time.monotonic() < deadline:
@@ -621,9 +612,6 @@ def test_hosts_metrics(t):
                 "hosts metrics: reload timestamp = the file's mtime",
                 "\n".join(x for x in lines if "hosts" in x))
         t.check("# TYPE coredns_hosts_entries gauge" in lines, "hosts metrics: gauge TYPE line")
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
 
 
 def test_errors_chain_end(t):
@@ -634,11 +622,7 @@ def test_errors_chain_end(t):
     port = harness.free_port()
     (d / "Corefile").write_text(
         "example.org in-addr.arpa {\n    bind 127.0.0.1\n    errors\n    hosts h\n}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile"), "-dns.port",
-                          str(port)], cwd=d, stdin=subprocess.DEVNULL,
-                         stdout=open(d / "out.log", "wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True)
-    try:
+    with one_off(d, "-dns.port", str(port)):
         w = None
         deadline = time.monotonic() + 5
         while w is None and time.monotonic() < deadline:
@@ -655,9 +639,6 @@ def test_errors_chain_end(t):
                 "errors: NextOrFailure's error is logged", out[-400:])
         t.check("nope.example.org." not in out,
                 "errors: hosts' SERVFAIL for an unknown name is not an error", out[-400:])
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)
 
 
 def test_log_forwarded(t):
@@ -670,10 +651,7 @@ def test_log_forwarded(t):
     (d / "Corefile").write_text(
         f"example.net:{port} {{\n    bind 127.0.0.1\n    log\n    forward . {up.addr}\n}}\n"
         f"dead.test:{port} {{\n    bind 127.0.0.1\n    log\n    forward . 127.0.0.1:{dead}\n}}\n")
-    p = subprocess.Popen([str(CFG.holdfast), "-conf", str(d / "Corefile")], cwd=d,
-                         stdin=subprocess.DEVNULL, stdout=open(d / "out.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with one_off(d):
         deadline = time.monotonic() + 5
         while "holdfast-" not in (d / "out.log").read_text(errors="replace") and \
                 time.monotonic() < deadline:
@@ -696,6 +674,3 @@ def test_log_forwarded(t):
                 "\n".join(lines[-4:]))
         t.check(dns.message.from_wire(reply2).rcode() == dns.rcode.SERVFAIL,
                 "log: the failed forward answered SERVFAIL")
-    finally:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(timeout=5)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "admin_int.h"
+#include "engine_open_util.h"
 #include "engine_int.h"
 #include "holdfast.h"
 #include "objects.h"
@@ -42,18 +43,7 @@ static char dir[128];
 
 static hf_engine_t *open_text(const char *text)
 {
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/Corefile", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	char err[2048] = "";
-	hf_engine_t *e = hf_engine_open(path, 1053, HF_OPEN_QUIET, err, sizeof(err));
-	if (e == NULL)
-		fprintf(stderr, "engine: %s\n", err);
-	assert_non_null(e);
-	return e;
+	return open_corefile_text(dir, text);
 }
 
 /* The cluster from manifests on 127.0.0.1:1053, plus extra plugin lines. */

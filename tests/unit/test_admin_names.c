@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "engine_open_util.h"
 #include "holdfast.h"
 #include "log.h"
 
@@ -25,19 +26,12 @@ static char dir[128];
 
 static hf_engine_t *open_engine(void)
 {
-	char path[PATH_MAX + 32], cwd[PATH_MAX];
+	char text[PATH_MAX + 256], cwd[PATH_MAX], path[PATH_MAX + 32];
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(text, sizeof(text), "cluster.local {\n bind 127.0.0.1\n kubernetes cluster.local {\n"
+		 "  manifest %s/tests/integration/data/cluster.yaml\n }\n}\n", cwd);
+	hf_engine_t *e = open_corefile_text(dir, text);
 	snprintf(path, sizeof(path), "%s/Corefile", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f, "cluster.local {\n bind 127.0.0.1\n kubernetes cluster.local {\n"
-		   "  manifest %s/tests/integration/data/cluster.yaml\n }\n}\n", cwd);
-	fclose(f);
-	char err[2048] = "";
-	hf_engine_t *e = hf_engine_open(path, 1053, HF_OPEN_QUIET, err, sizeof(err));
-	if (e == NULL)
-		fprintf(stderr, "engine: %s\n", err);
-	assert_non_null(e);
 	unlink(path);
 	return e;
 }

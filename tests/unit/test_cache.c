@@ -559,6 +559,27 @@ static int reply_a(eng_t *g, const char *name, uint32_t t1, uint32_t t2, uint8_t
 	return hf_forward_reply(g->w, w.b, w.n, out, sizeof(out), &outlen);
 }
 
+/* An engine (corefile) with name's A answer cached at TTL 10 and
+ * expired 5 s ago. */
+static eng_t open_expired(const char *corefile, const char *name)
+{
+	eng_t g = open_eng(corefile);
+	assert_int_equal(query(&g, name, false), HF_FORWARD);
+	assert_int_equal(reply_a(&g, name, 10, 10, 1), HF_EOK);
+	fake_ms += 15000;
+	return g;
+}
+
+/* The reply in out, checked to be a stale answer (TTL 0, EDE 3 "Stale
+ * Answer"); the caller frees it. */
+static ldns_pkt *stale_pkt(void)
+{
+	ldns_pkt *p = pkt();
+	assert_int_equal(ttl0(p), 0);
+	assert_int_equal(ede_code(p), 3);
+	return p;
+}
+
 static void test_engine_path(void **state)
 {
 	(void)state;
@@ -674,15 +695,11 @@ static void test_engine_ad(void **state)
 static void test_engine_stale(void **state)
 {
 	(void)state;
-	eng_t g = open_eng(". {\n  cache {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:9\n}\n");
-	assert_int_equal(query(&g, "s.test.", false), HF_FORWARD);
-	assert_int_equal(reply_a(&g, "s.test.", 10, 10, 1), HF_EOK);
-	fake_ms += 15000;
+	eng_t g = open_expired(". {\n  cache {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:9\n}\n",
+				"s.test.");
 	/* stale: answered now (TTL 0, EDE 3), refreshed after */
 	assert_int_equal(query(&g, "s.test.", true), HF_ANSWER_REFRESH);
-	ldns_pkt *p = pkt();
-	assert_int_equal(ttl0(p), 0);
-	assert_int_equal(ede_code(p), 3);
+	ldns_pkt *p = stale_pkt();
 	assert_true(ldns_pkt_aa(p));
 	ldns_pkt_free(p);
 	const uint8_t *rq;
@@ -729,17 +746,13 @@ static void test_engine_stale(void **state)
 static void test_engine_verify(void **state)
 {
 	(void)state;
-	eng_t g = open_eng(". {\n  cache {\n    serve_stale 1h verify\n  }\n  forward . 127.0.0.1:9\n}\n");
-	assert_int_equal(query(&g, "v.test.", false), HF_FORWARD);
-	assert_int_equal(reply_a(&g, "v.test.", 10, 10, 1), HF_EOK);
-	fake_ms += 15000;
+	eng_t g = open_expired(
+		". {\n  cache {\n    serve_stale 1h verify\n  }\n  forward . 127.0.0.1:9\n}\n", "v.test.");
 	/* verify: forwarded first; a failure gives the stale entry */
 	assert_int_equal(query(&g, "v.test.", true), HF_FORWARD);
 	assert_int_equal(hf_forward_reply(g.w, NULL, 0, out, sizeof(out), &outlen), HF_EOK);
-	ldns_pkt *p = pkt();
+	ldns_pkt *p = stale_pkt();
 	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
-	assert_int_equal(ttl0(p), 0);
-	assert_int_equal(ede_code(p), 3);
 	ldns_pkt_free(p);
 	/* a good answer replaces it and is returned */
 	assert_int_equal(query(&g, "v.test.", false), HF_FORWARD);

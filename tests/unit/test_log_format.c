@@ -109,27 +109,28 @@ static void test_unrecorded_and_labels(void **state)
 	char out[1024];
 	size_t ql = mkquery(qb, "Nope.Example.", HFI_T_A, 0, false);
 	assert_int_equal(hfi_query_parse(&q, qb, ql, false), HFI_Q_OK);
-	/* nothing written by a plugin: the recorder's zero values */
-	fmt("{rcode} {>rflags} {rsize}", &q, NULL, HF_UDP, NULL, 0, 1500, out);
-	assert_string_equal(out, "NOERROR - 0");
-	/* unknown labels stay literal (with what precedes them), metadata is "-" */
-	fmt("a {nokey} b {/kubernetes/namespace} c", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "a {nokey} b - c");
-	fmt("A } {name}", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "A } nope.example.");
-	fmt("{ {name} }", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "{ nope.example. }");
-	fmt("{name", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "{name");
-	fmt("{local} {remote} {port}", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "10.0.0.53 - 0");
-	/* durations: shortest decimal, seconds */
-	fmt("{duration}", &q, NULL, HF_UDP, NULL, 0, 1, out);
-	assert_string_equal(out, "0.000000001s");
-	fmt("{duration}", &q, NULL, HF_UDP, NULL, 0, 1234567890, out);
-	assert_string_equal(out, "1.23456789s");
-	fmt("{duration}", &q, NULL, HF_UDP, NULL, 0, 0, out);
-	assert_string_equal(out, "0s");
+	static const struct {
+		const char *format;
+		int64_t ns;
+		const char *want;
+	} cases[] = {
+		/* nothing written by a plugin: the recorder's zero values */
+		{"{rcode} {>rflags} {rsize}", 1500, "NOERROR - 0"},
+		/* unknown labels stay literal (with what precedes them), metadata is "-" */
+		{"a {nokey} b {/kubernetes/namespace} c", 0, "a {nokey} b - c"},
+		{"A } {name}", 0, "A } nope.example."},
+		{"{ {name} }", 0, "{ nope.example. }"},
+		{"{name", 0, "{name"},
+		{"{local} {remote} {port}", 0, "10.0.0.53 - 0"},
+		/* durations: shortest decimal, seconds */
+		{"{duration}", 1, "0.000000001s"},
+		{"{duration}", 1234567890, "1.23456789s"},
+		{"{duration}", 0, "0s"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fmt(cases[i].format, &q, NULL, HF_UDP, NULL, 0, cases[i].ns, out);
+		assert_string_equal(out, cases[i].want);
+	}
 	/* the output buffer bounds the line */
 	hfi_log_fields_t f = {.q = &q};
 	char small[8];
