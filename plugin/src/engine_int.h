@@ -72,19 +72,11 @@ typedef struct hfi_listener {
 	bool any_class;         /* a block here has forward or chaos: classes other than IN pass */
 } hfi_listener_t;
 
-/* Counters a worker keeps; summed on read. */
-typedef struct hfi_counters {
-	_Atomic uint64_t requests[2][2]; /* [udp/tcp][v4/v6] */
-	_Atomic uint64_t rcodes[24];     /* by rcode (index 23 = other) */
-	_Atomic uint64_t forwards, drops, formerr_in;
-} hfi_counters_t;
-
 struct hf_engine {
 	hfi_config_t *cfg;
 	hfi_k8s_inst_t *k8s;    /* one per block; store NULL when the block has no kubernetes */
 	hfi_listener_t *listeners;
 	size_t nlisteners;
-	hfi_counters_t counters;
 	unsigned flags;
 	int64_t started_ms;
 	/* readers: every worker, for reclaiming retired indexes (engine_sync.c) */
